@@ -1,0 +1,7 @@
+"""``python -m starwrs.cli`` runs the ``starwrs`` command."""
+
+import sys
+
+from starwrs.cli.main import main
+
+sys.exit(main())

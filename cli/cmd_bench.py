@@ -1,0 +1,46 @@
+"""``starwrs bench NAME [--json] [--quick]``: run one benchmark family."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from typing import Any
+
+from starwrs.cli.benchkit import Result
+
+#: benchmark name -> "module:function" returning list[Result]; imported lazily
+BENCHES: dict[str, str] = {
+    "parse": "starwrs.cli.bench_grammar:run",
+    "header": "starwrs.cli.bench_protocol:run_header",
+    "frames": "starwrs.cli.bench_protocol:run_frames",
+}
+
+
+def register(sub: Any) -> None:
+    """Add the ``bench`` sub-command."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "bench", help="measure speed against a same-run baseline"
+    )
+    parser.add_argument("name", choices=sorted(BENCHES), help="which benchmark")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--quick", action="store_true", help="short run (for tests)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the named benchmark and print its results."""
+    module_name, func_name = BENCHES[args.name].split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    results: list[Result] = func(quick=args.quick)
+    if args.json:
+        for result in results:
+            print(json.dumps(result.to_json()), flush=True)
+        return 0
+    print(f"{'name':<34} {'value':>14} {'unit':<10} {'baseline':<26} {'base value':>14} {'ratio':>7}")
+    for r in results:
+        print(
+            f"{r.name:<34} {r.value:>14.1f} {r.unit:<10} {r.baseline_name:<26} "
+            f"{r.baseline_value:>14.1f} {r.ratio:>7.3f}"
+        )
+    return 0

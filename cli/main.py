@@ -1,0 +1,59 @@
+"""The ``starwrs`` command line.
+
+Theory of operation
+-------------------
+Each sub-command lives in its own module ``starwrs.cli.cmd_<name>`` that exposes
+``register(subparsers)``; the module adds its parser and sets ``func`` to a
+callable taking the parsed namespace and returning the exit status.  Modules are
+imported lazily by name so a broken or slow import in one command never affects
+another, and ``starwrs --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: sub-command name -> module (relative to this package) that registers it
+COMMANDS: dict[str, str] = {
+    "parse": "cmd_parse",
+    "header": "cmd_header",
+    "bench": "cmd_bench",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every available sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="starwrs",
+        description="starwrs: secure web reporting for telecom call detail data.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMANDS.values():
+        try:
+            module = importlib.import_module(f"{__package__}.{module_name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"{__package__}.{module_name}":
+                raise
+            continue  # command not built yet
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``starwrs`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
