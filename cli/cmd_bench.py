@@ -37,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
         for result in results:
             print(json.dumps(result.to_json()), flush=True)
         return 0
-    print(f"{'name':<34} {'value':>14} {'unit':<10} {'baseline':<26} {'base value':>14} {'ratio':>7}")
+    print(
+        f"{'name':<34} {'value':>14} {'unit':<10} {'baseline':<26} {'base value':>14} {'ratio':>7}"
+    )
     for r in results:
         print(
             f"{r.name:<34} {r.value:>14.1f} {r.unit:<10} {r.baseline_name:<26} "

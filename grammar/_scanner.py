@@ -1,0 +1,201 @@
+"""The fast path: a hand-written scanner that accepts exactly what the grammar does.
+
+Theory of operation
+-------------------
+Lark's LALR parser is the definition of the syntax but costs about a millisecond for
+a seed-sized ARD; the Report Manager parses every request.  This scanner splits the
+input once at the structural characters with one C-level ``re.split`` and walks the
+pieces, building the tree with the same helpers as the Lark path
+(:mod:`starwrs.grammar._build`).  It never reports an error itself: at the first thing
+it does not like it raises :class:`Bail`, and :func:`starwrs.grammar.parse` hands the
+input to the Lark parser, which either rejects it with the normative code and
+offset or -- should the two ever disagree -- accepts it.  Differential Hypothesis
+tests (tests/grammar/test_differential.py) hold the two to the same trees on
+generated, seed and mutated input.
+
+Escapes are removed before splitting: each ``\\x`` becomes a NUL placeholder and the
+escaped characters are put back, in order, as text pieces are read.  A raw NUL is
+never valid input; one would show up as one placeholder too many, and bails.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starwrs.grammar._build import EMPTY_MEMBER
+from starwrs.grammar.model import Group, Member, Message, Seq, Tagged, TList, Value
+
+__all__ = ["Bail", "scan"]
+
+
+class Bail(Exception):
+    """The scanner gives up; the Lark parser decides."""
+
+
+_SPLIT = re.compile(r"([<>=,~\x01])").split
+_ESCAPE = re.compile(r"\\([\s\S])")
+_BAD_RAW = re.compile(r"[\x00\x02-\x08\x0b\x0c\x0e-\x1f]").search
+_BAD_AFTER_ESCAPES = re.compile(r"[\x02-\x08\x0b\x0c\x0e-\x1f\\]").search
+_ACRONYM = re.compile(r"[A-Za-z]{1,4}").fullmatch
+_WS = " \t\r\n"
+
+
+class _Scan:
+    __slots__ = ("escapes", "max_depth", "parts")
+
+    def __init__(self, parts: list[str], escapes: list[str], max_depth: int) -> None:
+        self.parts = parts
+        self.escapes = escapes
+        self.max_depth = max_depth
+
+    def restore(self, stripped: str) -> str:
+        """Put escaped characters back into a stripped text piece."""
+        if "\x00" not in stripped:
+            return stripped
+        chunks = stripped.split("\x00")
+        escapes = self.escapes
+        out = [chunks[0]]
+        for chunk in chunks[1:]:
+            out.append(escapes.pop())
+            out.append(chunk)
+        return "".join(out)
+
+    def members(self, i: int, depth: int) -> tuple[tuple[Member, ...], int]:
+        """Read members from ``parts[i]`` (the text after ``<``) to the matching ``>``.
+
+        Returns the members and the index of the text after the ``>``.  The common
+        shapes (``KEY=text`` and ``text`` followed by a separator or ``>``) take a
+        short path; everything else goes through the general value loop.
+        """
+        if depth > self.max_depth:
+            raise Bail
+        parts = self.parts
+        escaped = bool(self.escapes)
+        restore = self.restore
+        members: list[Member] = []
+        append = members.append
+        key: str | None
+        while True:
+            t = parts[i]
+            d = parts[i + 1]
+            if d == "=":
+                key = t.strip(_WS)
+                if escaped:
+                    key = restore(key)
+                if not key:
+                    raise Bail
+                i += 2
+                t = parts[i]
+                d = parts[i + 1]
+            else:
+                key = None
+            if d == "," or d == "\x01":
+                s = t.strip(_WS)
+                append(Member(key, restore(s) if escaped else s))
+                i += 2
+                continue
+            if d == ">":
+                s = t.strip(_WS)
+                append(Member(key, restore(s) if escaped else s))
+                if len(members) == 1 and members[0] == EMPTY_MEMBER:
+                    return (), i + 2
+                return tuple(members), i + 2
+            # general value: groups, tags, glued pieces, ~ lists, glued next members
+            items: list[Group | Tagged | Seq | str] | None = None
+            pieces: list[Group | Tagged | str] = []
+            after_group = False
+            while True:
+                s = t.strip(_WS)
+                if escaped:
+                    s = restore(s)
+                if d == "<":
+                    group_members, i = self.members(i + 2, depth + 1)
+                    group = Group(group_members)
+                    pieces.append(Tagged(s, group) if s else group)
+                    t = parts[i]
+                    d = parts[i + 1]  # IndexError past the end: Bail via scan()
+                    after_group = True
+                    continue
+                if d == "=":
+                    # only legal as a new member glued after a value that ends with '>'
+                    if not (after_group and s):
+                        raise Bail
+                    append(Member(key, _value(items, pieces)))
+                    key = s
+                    items = None
+                    pieces = []
+                    after_group = False
+                    i += 2
+                    t = parts[i]
+                    d = parts[i + 1]
+                    continue
+                if s:
+                    pieces.append(s)
+                if d == "~":
+                    if items is None:
+                        items = []
+                    items.append(_item(pieces))
+                    pieces = []
+                    after_group = False
+                    i += 2
+                    t = parts[i]
+                    d = parts[i + 1]
+                    continue
+                append(Member(key, _value(items, pieces)))
+                if d == ">":
+                    if len(members) == 1 and members[0] == EMPTY_MEMBER:
+                        return (), i + 2
+                    return tuple(members), i + 2
+                i += 2  # ',' or SOH: the next member
+                break
+
+
+def _item(pieces: list[Group | Tagged | str]) -> Group | Tagged | Seq | str:
+    if not pieces:
+        return ""
+    if len(pieces) == 1:
+        return pieces[0]
+    return Seq(tuple(pieces))
+
+
+def _value(
+    items: list[Group | Tagged | Seq | str] | None, pieces: list[Group | Tagged | str]
+) -> Value:
+    if items is None:
+        return _item(pieces)
+    items.append(_item(pieces))
+    return TList(tuple(items))
+
+
+def scan(text: str, max_depth: int) -> Message:
+    """Parse *text* the fast way.
+
+    Raises:
+        Bail: anything unusual; the caller then asks the Lark parser.
+    """
+    escapes: list[str] = []
+    if "\\" in text:
+        text = _ESCAPE.sub(lambda m: escapes.append(m.group(1)) or "\x00", text)  # type: ignore[func-returns-value]
+        # a raw NUL would be taken for a placeholder: count them
+        if text.count("\x00") != len(escapes) or _BAD_AFTER_ESCAPES(text):
+            raise Bail
+        escapes.reverse()  # popped from the end, in document order
+    elif _BAD_RAW(text):
+        raise Bail
+    parts = _SPLIT(text)
+    if len(parts) < 3 or parts[1] != "<":
+        raise Bail
+    acronym: str | None = parts[0].strip(_WS)
+    if acronym:
+        if _ACRONYM(acronym) is None:
+            raise Bail
+    else:
+        acronym = None
+    scanner = _Scan(parts, escapes, max_depth)
+    try:
+        members, end = scanner.members(2, 1)
+    except (IndexError, RecursionError) as err:
+        raise Bail from err
+    if end != len(parts) - 1 or parts[end].strip(_WS):
+        raise Bail
+    return Message(acronym, members)
