@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 import resource
 from collections.abc import Callable
+from functools import partial
 
 import msgpack
-
 from starwrs.cli.benchkit import Result, compare, rate
 from starwrs.grammar import parse
 from starwrs.grammar.jsonform import to_json
@@ -55,11 +55,11 @@ def run(quick: bool = False) -> list[Result]:
         acronym = parse(text).acronym or "?"
         as_json = json.dumps(to_json(parse(text)))
         as_msgpack = msgpack.packb(to_json(parse(text)))
-        json_rate = rate(lambda: json.loads(as_json), seconds=seconds)
-        msgpack_rate = rate(lambda: msgpack.unpackb(as_msgpack), seconds=seconds)
-        full = rate(lambda: check(text), seconds=seconds)
-        fast = rate(lambda: parse(text), seconds=seconds)
-        lark = rate(lambda: parse_lark(text), seconds=seconds, batch=10)
+        json_rate = rate(partial(json.loads, as_json), seconds=seconds)
+        msgpack_rate = rate(partial(msgpack.unpackb, as_msgpack), seconds=seconds)
+        full = rate(partial(check, text), seconds=seconds)
+        fast = rate(partial(parse, text), seconds=seconds)
+        lark = rate(partial(parse_lark, text), seconds=seconds, batch=10)
         results += [
             compare(f"parse+validate {acronym}", full, "msg/s", "json.loads", json_rate),
             compare(f"parse {acronym}", fast, "msg/s", "json.loads", json_rate),

@@ -288,6 +288,9 @@ class ErrorCode(IntEnum):
     UNKNOWN_TICKET = 7010
     #: 7011 transfer checksum mismatch
     CHECKSUM_MISMATCH = 7011
+    #: 7012 too many failed logons for this account; try again later
+    #: (starwrs extension, docs/runtime.md)
+    LOGON_THROTTLED = 7012
 
 
 class StarwrsError(Exception):

@@ -28,7 +28,7 @@ _SPECIALS = "<>=,~\\\x01 \t\r\n"
 texts = st.text(
     alphabet=st.one_of(
         st.sampled_from(_SPECIALS),
-        st.characters(exclude_categories=("Cs",)),
+        st.characters(exclude_categories=["Cs"]),
     ),
     max_size=12,
 )

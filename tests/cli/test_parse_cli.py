@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from starwrs.grammar.seed import seed_text
 
 STARWRS = [sys.executable, "-m", "starwrs.cli"]

@@ -1,0 +1,266 @@
+"""trio glue: one sans-IO :class:`~starwrs.protocol.Connection` over one trio stream.
+
+Theory of operation
+-------------------
+A :class:`FrameChannel` pairs a trio stream (TLS, plain TCP or in-memory) with a
+protocol ``Connection`` and is the only place where bytes meet sockets.
+
+Time limits are deadlines, not per-read timeouts, so a peer that trickles one
+byte at a time cannot hold a task for longer than the limit:
+
+* :meth:`FrameChannel.receive` waits at most ``timeout`` seconds (default
+  ``read_timeout``) for the next whole event.  With ``idle_timeout`` the wait for
+  the *first byte* of the next frame is bounded by ``idle_timeout`` instead (a
+  pooled connection may sit idle between transactions), and once a frame has
+  started the rest of it must arrive within ``timeout`` of its first byte.
+  :class:`ReadTimeout` says which of the two ran out (``idle``): mid-frame is a
+  7009 for the peer, idle is a quiet close.
+* :meth:`FrameChannel.send` gives up after ``write_timeout`` (default
+  ``read_timeout``): a peer that stops reading is gone (:class:`PeerGone`).
+* :meth:`FrameChannel.refuse` is the best-effort error answer before a close:
+  it never raises, even when the state machine has no answer to give (a frame
+  that stopped short) -- then a bare error frame goes out.
+
+I/O failures are translated here, once:
+
+* the peer closed or broke the connection (``trio.BrokenResourceError``, an
+  ``ssl`` error, a reset, or a clean close while we wait for its answer) ->
+  :class:`PeerGone` (code 7006 for a proxy, nothing to answer for a client); a
+  clean close where the exchange allows it is the event ``ConnectionClosed``;
+* the time ran out -> :class:`ReadTimeout` (7009 mid-frame, 7007 when waiting
+  for an answer: the caller chooses);
+* we closed it ourselves -> ``trio.ClosedResourceError`` propagates (a bug).
+
+Protocol violations are :class:`~starwrs.protocol.ProtocolError` with their code,
+raised by the ``Connection`` itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from types import TracebackType
+
+import trio
+from starwrs.grammar.errors import ErrorCode, StarwrsError
+from starwrs.protocol import (
+    NEED_DATA,
+    Connection,
+    ConnectionClosed,
+    Mechanism,
+    ProtocolError,
+    Response,
+    Role,
+    encode_frame,
+    make_header,
+)
+from starwrs.protocol.events import Event
+
+__all__ = ["FrameChannel", "PeerGone", "ReadTimeout", "open_tls_channel"]
+
+_RECEIVE_SIZE = 256 * 1024
+_IO_ERRORS = (trio.BrokenResourceError, ssl.SSLError, OSError)
+
+
+class PeerGone(StarwrsError):
+    """The other end closed or broke the connection (or the TLS handshake failed)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.PROXY_UNAVAILABLE, message)
+
+
+class ReadTimeout(StarwrsError):
+    """Nothing (or not enough) arrived in time.
+
+    Attributes:
+        idle: True when not one byte of the next frame had arrived (an idle
+            connection), False when a frame started and stopped short.
+    """
+
+    def __init__(
+        self, message: str, code: ErrorCode = ErrorCode.MALFORMED_FRAME, *, idle: bool = False
+    ) -> None:
+        super().__init__(code, message)
+        self.idle = idle
+
+
+class FrameChannel:
+    """Frames over a trio stream, through a sans-IO connection.
+
+    Args:
+        stream: any ``trio.abc.Stream`` (usually a ``trio.SSLStream``).
+        role: ``Role.CLIENT`` or ``Role.SERVER``.
+        read_timeout: seconds the next whole event may take (see :meth:`receive`).
+        max_frame_size: the largest frame accepted (7005 above).
+        write_timeout: seconds one frame may take to send (default ``read_timeout``).
+    """
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        role: Role,
+        *,
+        read_timeout: float = 30.0,
+        max_frame_size: int = 16 * 1024 * 1024,
+        write_timeout: float | None = None,
+    ) -> None:
+        self.stream = stream
+        self.conn = Connection(role, max_frame_size=max_frame_size)
+        self.read_timeout = read_timeout
+        self.write_timeout = read_timeout if write_timeout is None else write_timeout
+
+    @property
+    def mid_frame(self) -> bool:
+        """True when bytes of a frame not yet complete are buffered."""
+        # the connection's own reader; only its byte count is looked at
+        return self.conn._reader.buffered > 0
+
+    async def receive(  # noqa: ASYNC109 - a deadline per frame, not a cancel scope
+        self, timeout: float | None = None, *, idle_timeout: float | None = None
+    ) -> Event:
+        """Return the next event; ``ConnectionClosed`` at a clean end of stream.
+
+        Args:
+            timeout: seconds the next whole event may take (default
+                ``read_timeout``); ``math.inf`` waits for ever.
+            idle_timeout: if given, the wait for the first byte of the next frame
+                is bounded by this instead, and ``timeout`` runs from that byte.
+
+        Raises:
+            ProtocolError: the peer broke the protocol (its code says how).
+            ReadTimeout: the time ran out (``idle`` says whether a frame had started).
+            PeerGone: the connection broke, or closed while we waited for an answer.
+        """
+        limit = self.read_timeout if timeout is None else timeout
+        start = trio.current_time()
+        waiting_idle = idle_timeout is not None and not self.mid_frame
+        deadline = start + (idle_timeout if idle_timeout is not None and waiting_idle else limit)
+        while True:
+            event = self.conn.next_event()
+            if event is not NEED_DATA:
+                return event
+            if waiting_idle and self.mid_frame:  # the next frame has started
+                waiting_idle = False
+                deadline = trio.current_time() + limit
+            try:
+                with trio.fail_at(deadline):
+                    data = await self.stream.receive_some(_RECEIVE_SIZE)
+            except trio.TooSlowError:
+                idle = not self.mid_frame
+                what = "no frame" if idle else "a frame stopped short"
+                waited = trio.current_time() - start
+                raise ReadTimeout(f"{what} within {waited:.3g} s", idle=idle) from None
+            except _IO_ERRORS as err:
+                raise PeerGone(f"connection broken: {err.__class__.__name__}") from err
+            at_boundary = not self.mid_frame
+            self.conn.receive_data(data)
+            if not data:
+                try:
+                    event = self.conn.next_event()
+                except ProtocolError as err:
+                    if at_boundary:  # closed while we waited for an answer: gone, not garbled
+                        raise PeerGone("peer closed the connection") from err
+                    raise
+                if event is NEED_DATA:  # pragma: no cover - the connection reports EOF
+                    return ConnectionClosed()
+                return event
+
+    async def send(self, event: Event) -> None:
+        """Encode *event* and send it.
+
+        Raises:
+            LocalProtocolError: the event does not fit the exchange.
+            PeerGone: the connection broke, or the peer read nothing for
+                ``write_timeout`` seconds.
+        """
+        data = self.conn.send(event)
+        if data:
+            await self._send_bytes(data)
+
+    async def _send_bytes(self, data: bytes) -> None:
+        try:
+            with trio.fail_after(self.write_timeout):
+                await self.stream.send_all(data)
+        except trio.TooSlowError:
+            raise PeerGone(f"peer read nothing for {self.write_timeout:g} s") from None
+        except _IO_ERRORS as err:
+            raise PeerGone(f"connection broken: {err.__class__.__name__}") from err
+
+    async def refuse(self, status: int, payload: bytes = b"", *, serial: int = 0) -> bool:
+        """Answer with an error status if anything can still be sent; never raises.
+
+        The caller closes the channel afterwards.  When the state machine has no
+        answer to give (a frame stopped short, or the exchange is answered
+        already), a bare error frame (mechanism 0, no target) is written instead.
+
+        Args:
+            status: the error code (>= 2).
+            payload: the answer's payload (a metadata message).
+            serial: the serial to carry (0: the request's, if there was one).
+
+        Returns:
+            True if the answer was sent.
+        """
+        try:
+            data = self.conn.send(Response(status, payload, serial))
+        except ProtocolError:
+            header = make_header(
+                Mechanism.SYNC, "", payload_length=len(payload), serial=serial, status=status
+            )
+            data = encode_frame(header, payload, self.conn.max_frame_size)
+        try:
+            await self._send_bytes(data)
+        except (PeerGone, trio.ClosedResourceError, trio.BusyResourceError):
+            return False
+        return True
+
+    async def aclose(self) -> None:
+        """Close the stream (never raises for an already broken peer)."""
+        with trio.move_on_after(2) as scope:
+            scope.shield = True
+            with contextlib.suppress(*_IO_ERRORS):
+                await self.stream.aclose()
+
+    async def __aenter__(self) -> FrameChannel:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+async def open_tls_channel(
+    host: str,
+    port: int,
+    context: ssl.SSLContext,
+    *,
+    server_hostname: str | None = None,
+    connect_timeout: float = 5.0,
+    read_timeout: float = 30.0,
+    max_frame_size: int = 16 * 1024 * 1024,
+) -> FrameChannel:
+    """Connect over TLS and return a client :class:`FrameChannel`, handshake done.
+
+    Raises:
+        PeerGone: nothing listens there, or the TLS handshake failed, in time.
+    """
+    try:
+        with trio.fail_after(connect_timeout):
+            tcp = await trio.open_tcp_stream(host, port)
+            stream = trio.SSLStream(tcp, context, server_hostname=server_hostname or host)
+            try:
+                await stream.do_handshake()
+            except BaseException:
+                await trio.aclose_forcefully(tcp)
+                raise
+    except trio.TooSlowError:
+        raise PeerGone(f"{host}:{port} did not answer within {connect_timeout:g} s") from None
+    except (OSError, trio.BrokenResourceError, ssl.SSLError) as err:
+        raise PeerGone(f"cannot reach {host}:{port}: {err.__class__.__name__}") from err
+    return FrameChannel(
+        stream, Role.CLIENT, read_timeout=read_timeout, max_frame_size=max_frame_size
+    )

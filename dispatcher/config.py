@@ -1,0 +1,121 @@
+"""The deployment: where every process listens and the limits they share.
+
+Theory of operation
+-------------------
+``starwrs serve`` writes one ``STATE/deployment.json`` before it starts any process,
+and every process reads it: the web server's public address, each dispatcher's and
+each proxy's internal address (the dispatcher's routing table), and the timeouts
+and sizes of PROTOCOL.md.  Processes learn nothing from each other at run time, so
+any one of them can be restarted alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Address", "Deployment", "Limits", "free_port"]
+
+#: target codes of the application proxies (PROTOCOL.md section 2), in start order
+PROXY_TARGETS = ("OE", "RM", "RS", "INBX", "DSS")
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A host and TCP port."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Sizes and timeouts, with the defaults of PROTOCOL.md and issue 4."""
+
+    #: largest frame a process accepts (7005 above)
+    max_frame_size: int = 16 * 1024 * 1024
+    #: largest non-bulk HTTP body (413 above)
+    max_body: int = 1024 * 1024
+    #: largest HTTP request head (431 above)
+    max_header: int = 16 * 1024
+    #: seconds a client has to send a whole request head (slow senders are cut off)
+    head_timeout: float = 10.0
+    #: seconds to wait for the rest of a frame once it has started (7009 after)
+    read_timeout: float = 30.0
+    #: seconds the dispatcher waits for a proxy's answer (7007 after)
+    proxy_timeout: float = 30.0
+    #: seconds to connect to a proxy before it counts as down (7006)
+    connect_timeout: float = 5.0
+    #: concurrent connections a listener serves; more wait in the backlog
+    max_connections: int = 512
+    #: session idle timeout, seconds
+    session_idle: float = 15 * 60
+    #: session absolute lifetime, seconds
+    session_absolute: float = 12 * 3600
+    #: async results kept after completion, seconds
+    ticket_ttl: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """Every address and limit of one running system."""
+
+    state_dir: Path
+    web: Address
+    dispatchers: tuple[Address, ...]
+    proxies: dict[str, Address] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    #: optional operator-given certificate and key for the web server
+    web_cert: str | None = None
+    web_key: str | None = None
+
+    @property
+    def path(self) -> Path:
+        """Where this deployment is written."""
+        return self.state_dir / "deployment.json"
+
+    def save(self) -> None:
+        """Write ``STATE/deployment.json`` atomically."""
+        data: dict[str, Any] = {
+            "web": asdict(self.web),
+            "dispatchers": [asdict(a) for a in self.dispatchers],
+            "proxies": {k: asdict(v) for k, v in self.proxies.items()},
+            "limits": asdict(self.limits),
+            "web_cert": self.web_cert,
+            "web_key": self.web_key,
+        }
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    @classmethod
+    def load(cls, state_dir: Path) -> Deployment:
+        """Read ``STATE/deployment.json``."""
+        data = json.loads((state_dir / "deployment.json").read_text(encoding="utf-8"))
+        known = {f.name for f in fields(Limits)}
+        limits = Limits(**{k: v for k, v in data.get("limits", {}).items() if k in known})
+        return cls(
+            state_dir=state_dir,
+            web=Address(**data["web"]),
+            dispatchers=tuple(Address(**a) for a in data["dispatchers"]),
+            proxies={k: Address(**v) for k, v in data["proxies"].items()},
+            limits=limits,
+            web_cert=data.get("web_cert"),
+            web_key=data.get("web_key"),
+        )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that was free a moment ago (for internal listeners)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port

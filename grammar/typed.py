@@ -1,0 +1,693 @@
+"""Typed metadata messages: declare a message once, validate and write it from that.
+
+Theory of operation
+-------------------
+A message class is a frozen, slotted dataclass made by :func:`typed`.  Each field is
+declared with :func:`param`, which records the wire metadata beside the Python type::
+
+    @typed
+    class GetUserReportDetail(TypedMessage):
+        ACRONYM = "GURD"
+        report_id: int = param("REPORTID", Id(), required=True)
+
+``from_message(msg)`` checks the acronym, then walks the members in passes, so
+the first violation reported is always the same one:
+
+1. **keys**, in message order: each keyed member is matched to a parameter by its
+   wire key or an alias, compared case-insensitively with runs of white space
+   folded (``DATA CAT`` = ``data  cat``; ``PGPin`` = ``PGPIN``).  A keyless
+   ``COLUMNS<44,36>`` counts as ``COLUMNS=<44,36>``.  An unknown key or a repeated
+   one is rejected here; other keyless members are set aside as *extras*.
+2. **values**, in declaration order: a missing or empty required value is
+   rejected, and every present value is converted by the parameter's codec
+   (:mod:`starwrs.grammar.codecs`) or rejected.  Nested groups (THRESHOLD,
+   FILTERS, METACOLUMN, ...) are :class:`TypedGroup` classes decoded the same way,
+   with dotted keys (``THRESHOLD.RANKING``, ``METACOLUMN[2].WIDTH``).
+3. **conditions**, in declaration order: an optional parameter whose
+   :class:`When` condition holds (SUBTOTCOL when TOTALMODE is 1 or 3) must be there.
+4. **extras**: the class's ``_decode_extras`` hook takes the keyless members (most
+   classes have none and reject them).
+5. **rules**: the instance is built and its :meth:`TypedGroup.check` runs the
+   remaining cross-parameter rules.
+
+A class may override ``_decode_members`` to pre-process the members (a GPL takes
+its pick-list token out) and then call :func:`decode_members`.
+
+``to_message()`` writes the canonical form: declared parameters in declaration
+order under their canonical spelling, then the extras.  A parameter whose value is
+``None`` (absent) or equal to its stated default (``ACTIVE=0``, ``TOTALMODE=0``) is
+left out: reading it back gives the same value.  A present-but-empty optional value
+(``PGT=``, ``THRESHOLD=<>``) means absent: ``None`` in the instance, not written
+back (unless the parameter says ``keep_empty``); so does a nested group that holds
+nothing once read (``THRESHOLD=<RECCOUNT=>``).  So
+``from_message(parse(serialize(x.to_message()))) == x`` for every instance that
+validation produces; hand-built instances should use ``None``, never an empty
+nested group, for "absent".
+
+Code-assignment rules
+---------------------
+Every violation raises :class:`~starwrs.grammar.errors.MessageError` with
+``offset=0`` (trees carry no offsets), ``key=`` the dotted parameter key (or the
+offending token), and a message ``"<ACRONYM>: <key>: <what is wrong>"``.  The code
+is chosen by the message's :class:`Family`:
+
+============================  ===========================  =====================
+situation                     Report Manager family         Inbox family
+                              (RM, DSS, OE, METADATA)       (A, D, L, F, U, Z)
+============================  ===========================  =====================
+wrong / unknown acronym       6104                          5103
+unknown key, stray token      6610                          5101
+key given twice               6103                          5101
+required parameter missing    the param's own code, else    the param's own code,
+                              its 68xx "Missing X" code,    else 5102
+                              else 6114
+required parameter empty      the param's own code, else    the param's own code,
+                              its 68xx "X missing value",   else its "missing"
+                              else 6703                     code, else 5102
+malformed / too long / not    the param's own code, else    the param's own code,
+an acceptable value           6103 (6115 for an id)         else 5101
+dependent rule                as the class's ``check`` says (see each catalogue)
+============================  ===========================  =====================
+
+A response (:class:`TypedResponse`) whose ``ERROR`` is not 0 need not carry its
+other required parameters: an error answer has no data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self, TypeVar, dataclass_transform
+
+from starwrs.grammar.codecs import Bad, Codec, Ctx, Int, is_empty
+from starwrs.grammar.errors import ErrorCode, MessageError
+from starwrs.grammar.model import Group, Member, Message, Tagged, Value
+from starwrs.grammar.serializer import serialize_value
+
+__all__ = [
+    "INBOX",
+    "REPORT_MANAGER",
+    "BoundParam",
+    "Family",
+    "Nested",
+    "ParamSpec",
+    "TypedGroup",
+    "TypedMessage",
+    "TypedResponse",
+    "When",
+    "decode_members",
+    "norm_key",
+    "param",
+    "typed",
+]
+
+_META = "starwrs.param"
+
+
+@dataclass(frozen=True, slots=True)
+class ParamSpec:
+    """The wire description of one parameter (what :func:`param` records).
+
+    Attributes:
+        wire: canonical wire key, as written by ``to_message``.
+        codec: converts the value (see :mod:`starwrs.grammar.codecs`).
+        aliases: other spellings accepted on input (``DATA CAT`` for ``DATACAT``).
+        required: the seed's "Required: Yes".
+        missing / empty / invalid: codes for this parameter that override the
+            family's defaults (``None``: use the defaults).
+        repeated: the key may occur many times; the value is a tuple.
+        numbered: repeated keys carry a number (``NODE1``, ``NODE2``, ...).
+        required_if: conditions making an optional parameter required.
+        nonempty: present-but-empty is an error even when the parameter is optional.
+        keep_empty: present-but-empty is kept as the empty value (``""`` / ``<>``),
+            not read as absent (METADATA's ``Options=`` line).
+    """
+
+    wire: str
+    codec: Codec[Any]
+    aliases: tuple[str, ...] = ()
+    required: bool = False
+    missing: ErrorCode | None = None
+    empty: ErrorCode | None = None
+    invalid: ErrorCode | None = None
+    repeated: bool = False
+    numbered: bool = False
+    required_if: tuple[When, ...] = ()
+    nonempty: bool = False
+    keep_empty: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """A condition under which an optional parameter becomes required.
+
+    Attributes:
+        description: the condition in the seed's words (``TOTALMODE is 1 or 3``).
+        predicate: takes the decoded values by field name (absent ones hold their
+            default) and says whether the condition holds.
+        missing / empty: codes for this condition (``None``: the parameter's own).
+    """
+
+    description: str
+    predicate: Callable[[Mapping[str, Any]], bool]
+    missing: ErrorCode | None = None
+    empty: ErrorCode | None = None
+
+
+def param(
+    wire: str,
+    codec: Codec[Any],
+    *,
+    aliases: tuple[str, ...] = (),
+    required: bool = False,
+    missing: ErrorCode | None = None,
+    empty: ErrorCode | None = None,
+    invalid: ErrorCode | None = None,
+    repeated: bool = False,
+    numbered: bool = False,
+    required_if: tuple[When, ...] = (),
+    nonempty: bool = False,
+    keep_empty: bool = False,
+    secret: bool = False,
+    default: Any = dataclasses.MISSING,
+) -> Any:
+    """Declare a message field and its wire metadata (a dataclass field specifier).
+
+    Args:
+        wire: canonical wire key.
+        codec: the value codec.
+        aliases: other accepted spellings of the key.
+        required: the parameter must be present and non-empty.
+        missing: code when it is absent (overrides the family's choice).
+        empty: code when it is present with no value.
+        invalid: code when its value is malformed or not acceptable.
+        repeated: the key may repeat; the field is a tuple (give ``default=()``).
+        numbered: repeated keys are numbered on output (``NODE1``, ``NODE2``).
+        required_if: conditions that make an optional parameter required; the
+            first that holds decides the codes.
+        nonempty: reject ``KEY=`` (with the "empty" code) even when optional.
+        keep_empty: keep ``KEY=`` as the empty value instead of reading it as absent
+            (for :class:`~starwrs.grammar.codecs.Raw` values).
+        secret: keep the value out of ``repr()`` (passwords).
+        default: the Python default for an absent or empty optional parameter
+            (``None``, or the seed's stated default such as ``ACTIVE=0``).
+
+    Returns:
+        A :func:`dataclasses.field` carrying a :class:`ParamSpec`.
+    """
+    spec = ParamSpec(
+        wire,
+        codec,
+        aliases,
+        required,
+        missing,
+        empty,
+        invalid,
+        repeated,
+        numbered,
+        required_if,
+        nonempty,
+        keep_empty,
+    )
+    if default is dataclasses.MISSING:
+        return field(metadata={_META: spec}, repr=not secret)
+    return field(default=default, metadata={_META: spec}, repr=not secret)
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """The code defaults of one group of services (see the module docstring)."""
+
+    name: str
+    missing: ErrorCode
+    empty: ErrorCode
+    invalid: ErrorCode
+    bad_id: ErrorCode
+    unknown: ErrorCode
+    duplicate: ErrorCode
+    no_request: ErrorCode
+    #: wire key -> (missing code, empty code), Appendix E's 68xx pairs
+    specific: Mapping[str, tuple[ErrorCode, ErrorCode]]
+    #: Inbox: a present-but-empty parameter gets the parameter's "missing" code
+    empty_is_missing: bool
+
+
+#: Appendix E's 68xx pairs: wire key -> ("Missing X parameter", "X parameter missing value")
+SPECIFIC_68XX: Mapping[str, tuple[ErrorCode, ErrorCode]] = {
+    "ACTIVE": (ErrorCode.MISSING_ACTIVE, ErrorCode.EMPTY_ACTIVE),
+    "CATEGORY": (ErrorCode.MISSING_CATEGORY, ErrorCode.EMPTY_CATEGORY),
+    "COMPRESS": (ErrorCode.MISSING_COMPRESS, ErrorCode.EMPTY_COMPRESS),
+    "DATACAT": (ErrorCode.MISSING_DATACAT, ErrorCode.EMPTY_DATACAT),
+    "DATATYPE": (ErrorCode.MISSING_DATATYPE, ErrorCode.EMPTY_DATATYPE),
+    "DESCRIPTION": (ErrorCode.MISSING_DESCRIPTION, ErrorCode.EMPTY_DESCRIPTION),
+    "EMAIL": (ErrorCode.MISSING_EMAIL, ErrorCode.EMPTY_EMAIL),
+    "ENTPID": (ErrorCode.MISSING_ENTPID, ErrorCode.EMPTY_ENTPID),
+    "FSIZE": (ErrorCode.MISSING_FSIZE, ErrorCode.EMPTY_FSIZE),
+    "FULSERVER": (ErrorCode.MISSING_FULSERVER, ErrorCode.EMPTY_FULSERVER),
+    "LOC": (ErrorCode.MISSING_LOC, ErrorCode.EMPTY_LOC),
+    "NAME": (ErrorCode.MISSING_NAME, ErrorCode.EMPTY_NAME),
+    "PAGE": (ErrorCode.MISSING_PAGE, ErrorCode.EMPTY_PAGE),
+    "PRODUCT": (ErrorCode.MISSING_PRODUCT, ErrorCode.EMPTY_PRODUCT),
+    "REPORTID": (ErrorCode.MISSING_REPORTID, ErrorCode.EMPTY_REPORTID),
+    "RPTTMPLID": (ErrorCode.MISSING_RPTTMPLID, ErrorCode.EMPTY_RPTTMPLID),
+    "SCHEDTYPE": (ErrorCode.MISSING_SCHEDTYPE, ErrorCode.EMPTY_SCHEDTYPE),
+    "STDRPTID": (ErrorCode.MISSING_STDRPTID, ErrorCode.EMPTY_STDRPTID),
+    "TYPE": (ErrorCode.MISSING_TYPE, ErrorCode.EMPTY_TYPE),
+    "USERID": (ErrorCode.MISSING_USERID, ErrorCode.EMPTY_USERID),
+    "USERRPTID": (ErrorCode.MISSING_USERRPTID, ErrorCode.EMPTY_USERRPTID),
+}
+
+
+#: Report Manager proxy codes (Appendix E): RM, DSS (fulfilling server), OE, METADATA
+REPORT_MANAGER = Family(
+    name="RM",
+    missing=ErrorCode.REQUIRED_PARAMETERS_MISSING,
+    empty=ErrorCode.REQUIRED_TAG_NO_VALUE,
+    invalid=ErrorCode.RM_PARAMETER_ERROR,
+    bad_id=ErrorCode.IDS_NOT_CORRECT,
+    unknown=ErrorCode.UNKNOWN_TOKEN,
+    duplicate=ErrorCode.RM_PARAMETER_ERROR,
+    no_request=ErrorCode.NO_VALID_REQUEST,
+    specific=SPECIFIC_68XX,
+    empty_is_missing=False,
+)
+
+#: Inbox proxy codes (Appendix E): A, D, L, F, U and the Z acknowledgement
+INBOX = Family(
+    name="INBX",
+    missing=ErrorCode.INBOX_MISSING,
+    empty=ErrorCode.INBOX_MISSING,
+    invalid=ErrorCode.INBOX_PARSER,
+    bad_id=ErrorCode.INBOX_PARSER,
+    unknown=ErrorCode.INBOX_PARSER,
+    duplicate=ErrorCode.INBOX_PARSER,
+    no_request=ErrorCode.INBOX_INVALID_REQUEST,
+    specific={},
+    empty_is_missing=True,
+)
+
+
+def norm_key(key: str) -> str:
+    """Key comparison form: upper case, white space runs folded to one space."""
+    return " ".join(key.split()).upper()
+
+
+@dataclass(frozen=True, slots=True)
+class BoundParam:
+    """A parameter of one class, with its codes resolved for the class's family."""
+
+    name: str
+    spec: ParamSpec
+    missing: ErrorCode
+    empty: ErrorCode
+    invalid: ErrorCode | None
+    pattern: re.Pattern[str] | None
+    default: Any
+
+
+class TypedGroup:
+    """Base of every typed group: a message body or a nested ``<...>`` group."""
+
+    __slots__ = ()
+
+    #: which code defaults apply (see :class:`Family`)
+    FAMILY: ClassVar[Family] = REPORT_MANAGER
+    _PARAMS: ClassVar[tuple[BoundParam, ...]] = ()
+    _INDEX: ClassVar[Mapping[str, BoundParam]] = {}
+
+    @classmethod
+    def params(cls) -> tuple[BoundParam, ...]:
+        """The declared parameters, in declaration (= canonical output) order."""
+        return cls._PARAMS
+
+    def check(self) -> None:
+        """Dependent rules across parameters; raise :meth:`violation` errors.
+
+        Called by ``from_message`` after every value is converted.  Override it;
+        the default checks nothing.
+        """
+
+    @classmethod
+    def violation(cls, code: ErrorCode, key: str, reason: str) -> MessageError:
+        """Build the error for a broken rule on *key* (relative to this group).
+
+        For :meth:`check`: ``from_message`` adds the acronym and key prefix.
+        """
+        return MessageError(code, f"{key}: {reason}", key=key)
+
+    @classmethod
+    def error_at(cls, code: ErrorCode, label: str, key: str, reason: str) -> MessageError:
+        """Build a fully labelled error (for decoding hooks): ``"ARD: KEY: reason"``."""
+        return _error(code, label, key, reason)
+
+    # -- decoding ----------------------------------------------------------------
+
+    @classmethod
+    def _find(cls, key: str) -> BoundParam | None:
+        normal = norm_key(key)
+        found = cls._INDEX.get(normal)
+        if found is not None:
+            return found
+        for bound in cls._PARAMS:
+            if bound.pattern is not None and bound.pattern.fullmatch(normal):
+                return bound
+        return None
+
+    @classmethod
+    def _decode_members(cls, members: tuple[Member, ...], label: str, prefix: str) -> Self:
+        """Validate *members* against this class and build the instance (overridable)."""
+        return decode_members(cls, members, label, prefix)
+
+    @classmethod
+    def _enforce_required(cls, raw: Mapping[str, Any]) -> bool:
+        """Whether "required" applies (a response with a non-zero ERROR says no)."""
+        return True
+
+    @classmethod
+    def _decode_extras(
+        cls, extras: tuple[Member, ...], decoded: Mapping[str, Any], label: str, prefix: str
+    ) -> dict[str, Any]:
+        """Take the keyless members (*decoded*: the parameters so far, by field name).
+
+        Returns extra constructor arguments.  The default rejects any extra as an
+        unknown token.
+        """
+        if extras:
+            raise cls._stray(extras[0], label, prefix)
+        return {}
+
+    @classmethod
+    def _stray(cls, member: Member, label: str, prefix: str) -> MessageError:
+        shown = serialize_value(member.value)[:40]
+        return _error(cls.FAMILY.unknown, label, prefix + shown, "unexpected member without a key")
+
+    # -- encoding ----------------------------------------------------------------
+
+    def _encode_members(self) -> tuple[Member, ...]:
+        """The canonical members: leading extras, declared parameters, trailing extras."""
+        out = list(self._leading_members())
+        for bound in self._PARAMS:
+            value = getattr(self, bound.name)
+            spec = bound.spec
+            if spec.repeated:
+                for number, item in enumerate(value, start=1):
+                    key = f"{spec.wire}{number}" if spec.numbered else spec.wire
+                    out.append(Member(key, spec.codec.encode(item)))
+            elif value is not None and (bound.default is None or value != bound.default):
+                out.append(Member(spec.wire, spec.codec.encode(value)))
+        out.extend(self._trailing_members())
+        return tuple(out)
+
+    def _leading_members(self) -> tuple[Member, ...]:
+        return ()
+
+    def _trailing_members(self) -> tuple[Member, ...]:
+        return ()
+
+
+T = TypeVar("T", bound=TypedGroup)
+
+
+def decode_members(
+    cls: type[T],
+    members: tuple[Member, ...],
+    label: str,
+    prefix: str,
+    extra: Mapping[str, Any] | None = None,
+) -> T:
+    """The passes of the module docstring: keys, values, conditions, extras, rules.
+
+    Args:
+        cls: the typed class.
+        members: the body (or nested group) to validate.
+        label: the message acronym, for error texts.
+        prefix: dotted key prefix for a nested group (``THRESHOLD.``) or "".
+        extra: constructor arguments a class override has decoded itself.
+
+    Returns:
+        The validated instance.
+
+    Raises:
+        MessageError: the first violation.
+    """
+    family = cls.FAMILY
+    raw: dict[str, Any] = {}
+    extras: list[Member] = []
+    for member in members:
+        key, value = member.key, member.value
+        if key is None and isinstance(value, Tagged) and cls._find(value.tag) is not None:
+            key, value = value.tag, value.group
+        if key is None:
+            extras.append(member)
+            continue
+        bound = cls._find(key)
+        if bound is None:
+            raise _error(family.unknown, label, prefix + key, "unknown parameter")
+        if bound.spec.repeated:
+            raw.setdefault(bound.name, []).append(value)
+        elif bound.name in raw:
+            raise _error(family.duplicate, label, prefix + bound.spec.wire, "given more than once")
+        else:
+            raw[bound.name] = value
+    enforce = cls._enforce_required(raw)
+    kwargs: dict[str, Any] = dict(extra or {})
+    for bound in cls._PARAMS:
+        value = _decode_param(cls, bound, raw.get(bound.name), enforce, label, prefix)
+        if value is not _ABSENT:
+            kwargs[bound.name] = value
+    if enforce:
+        values = {b.name: kwargs.get(b.name, b.default) for b in cls._PARAMS}
+        for bound in cls._PARAMS:
+            if bound.name not in kwargs:
+                _check_required_if(bound, values, bound.name in raw, label, prefix)
+    kwargs.update(cls._decode_extras(tuple(extras), kwargs, label, prefix))
+    factory: Callable[..., T] = cls
+    instance = factory(**kwargs)
+    try:
+        instance.check()
+    except MessageError as err:
+        raise MessageError(
+            err.code, f"{label}: {prefix}{err.message}", key=f"{prefix}{err.key or ''}"
+        ) from None
+    return instance
+
+
+def _error(code: ErrorCode, label: str, key: str, reason: str) -> MessageError:
+    return MessageError(code, f"{label}: {key}: {reason}", key=key)
+
+
+#: what _decode_param returns for an absent or empty optional parameter
+_ABSENT: Any = object()
+
+
+def _check_required_if(
+    bound: BoundParam, values: Mapping[str, Any], present: bool, label: str, prefix: str
+) -> None:
+    for when in bound.spec.required_if:
+        if when.predicate(values):
+            if present:
+                code, what = when.empty or bound.empty, "has no value"
+            else:
+                code, what = when.missing or bound.missing, "is missing"
+            key = prefix + bound.spec.wire
+            raise _error(code, label, key, f"required when {when.description}, but {what}")
+
+
+def _decode_param(
+    cls: type[TypedGroup], bound: BoundParam, raw: Any, enforce: bool, label: str, prefix: str
+) -> Any:
+    spec = bound.spec
+    key = prefix + spec.wire
+    if raw is None:
+        if spec.required and enforce:
+            raise _error(bound.missing, label, key, "required parameter is missing")
+        return _ABSENT
+    values: list[Value] = raw if spec.repeated else [raw]
+    out: list[Any] = []
+    for number, value in enumerate(values, start=1):
+        if spec.repeated:
+            key = f"{prefix}{spec.wire}[{number}]"
+        decoded: Any = _ABSENT
+        if not is_empty(value):
+            try:
+                decoded = spec.codec.decode(value, Ctx(label, key))
+            except Bad as bad:
+                family = cls.FAMILY
+                code = (
+                    bad.code or bound.invalid or (family.bad_id if bad.bad_id else family.invalid)
+                )
+                raise _error(code, label, key, bad.reason) from None
+            if spec.codec.is_void(decoded):  # THRESHOLD=<RECCOUNT=>: nothing in it
+                decoded = _ABSENT
+        if decoded is _ABSENT:
+            if spec.repeated:
+                raise _error(bound.empty, label, key, "repeated parameter has no value")
+            if spec.required and enforce:
+                raise _error(bound.empty, label, key, "required parameter has no value")
+            if spec.nonempty:
+                raise _error(bound.empty, label, key, "parameter given with no value")
+            return value if spec.keep_empty else _ABSENT
+        out.append(decoded)
+    if spec.repeated:
+        return tuple(out)
+    return out[0]
+
+
+class TypedMessage(TypedGroup):
+    """A whole message: an acronym (or none, for METADATA) and a typed body."""
+
+    __slots__ = ()
+
+    #: the wire acronym (``GRTL``); ``None`` for a body without one
+    ACRONYM: ClassVar[str | None] = None
+    #: a single wrapping key (``METADATA`` in ``<METADATA=<...>>``), or None
+    WRAPPER: ClassVar[str | None] = None
+
+    @classmethod
+    def label(cls) -> str:
+        """How errors name this message: its acronym, else its wrapper key."""
+        return cls.ACRONYM or cls.WRAPPER or cls.__name__
+
+    @classmethod
+    def from_message(cls, message: Message) -> Self:
+        """Validate *message* and return the typed instance.
+
+        Args:
+            message: a parsed tree.
+
+        Returns:
+            An instance of this class.
+
+        Raises:
+            MessageError: with the Appendix E code of the first violation.
+        """
+        label = cls.label()
+        if message.acronym != cls.ACRONYM:
+            raise MessageError(
+                cls.FAMILY.no_request,
+                f"{label}: not a {label} message (acronym {message.acronym!r})",
+                key=message.acronym,
+            )
+        return cls._decode_members(cls._unwrap(message.members, label), label, "")
+
+    @classmethod
+    def _unwrap(cls, members: tuple[Member, ...], label: str) -> tuple[Member, ...]:
+        wrapper = cls.WRAPPER
+        if wrapper is None:
+            return members
+        inner: tuple[Member, ...] | None = None
+        for member in members:
+            if member.key is not None and norm_key(member.key) == wrapper and inner is None:
+                if not isinstance(member.value, Group):
+                    raise _error(cls.FAMILY.invalid, label, wrapper, "must be a group <...>")
+                inner = member.value.members
+            elif member.key is None:
+                raise cls._stray(member, label, "")
+            else:
+                raise _error(cls.FAMILY.unknown, label, member.key, "unknown parameter")
+        if inner is None:
+            code = ErrorCode.REQUIRED_TOKENS_MISSING
+            raise _error(code, label, wrapper, "required token missing")
+        return inner
+
+    def to_message(self) -> Message:
+        """Return the canonical message tree of this instance."""
+        members = self._encode_members()
+        if self.WRAPPER is not None:
+            members = (Member(self.WRAPPER, Group(members)),)
+        return Message(self.ACRONYM, members)
+
+
+G = TypeVar("G", bound=TypedGroup)
+C = TypeVar("C", bound=type[TypedGroup])
+
+
+class Nested(Codec[G]):
+    """A nested typed group: ``THRESHOLD=<RECCOUNT=20>`` -> ``Threshold(reccount=20)``."""
+
+    __slots__ = ("cls",)
+
+    def __init__(self, cls: type[G]) -> None:
+        self.cls = cls
+
+    def decode(self, value: Value, ctx: Ctx) -> G:
+        if not isinstance(value, Group):
+            raise Bad("must be a bracketed group <...>")
+        return self.cls._decode_members(value.members, ctx.label, ctx.key + ".")
+
+    def encode(self, value: G) -> Value:
+        return Group(value._encode_members())
+
+    def is_void(self, value: G) -> bool:
+        return not value._encode_members()
+
+
+def _bind(cls: type[TypedGroup]) -> tuple[tuple[BoundParam, ...], dict[str, BoundParam]]:
+    family = cls.FAMILY
+    bound_params: list[BoundParam] = []
+    index: dict[str, BoundParam] = {}
+    for fld in dataclasses.fields(cls):  # type: ignore[arg-type]
+        spec = fld.metadata.get(_META)
+        if not isinstance(spec, ParamSpec):
+            continue
+        specific = family.specific.get(norm_key(spec.wire))
+        missing = spec.missing or (specific[0] if specific else family.missing)
+        if family.empty_is_missing:
+            empty = spec.empty or spec.missing or family.empty
+        else:
+            empty = spec.empty or (specific[1] if specific else family.empty)
+        pattern = None
+        if spec.numbered:
+            pattern = re.compile(re.escape(norm_key(spec.wire)) + r"\d*")
+        if fld.default is not dataclasses.MISSING:
+            default = fld.default
+        elif spec.required:
+            default = None
+        else:
+            raise TypeError(f"{cls.__name__}.{fld.name}: an optional parameter needs a default")
+        bound = BoundParam(fld.name, spec, missing, empty, spec.invalid, pattern, default)
+        bound_params.append(bound)
+        for key in (spec.wire, *spec.aliases):
+            normal = norm_key(key)
+            if normal in index:
+                raise TypeError(f"{cls.__name__}: key {key!r} declared twice")
+            index[normal] = bound
+    return tuple(bound_params), index
+
+
+@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(param,))
+def typed(cls: C) -> C:
+    """Make *cls* a frozen, slotted, keyword-only dataclass and bind its parameters.
+
+    Args:
+        cls: a subclass of :class:`TypedGroup` whose fields use :func:`param`.
+
+    Returns:
+        The dataclass (a new class object, because of ``slots=True``).
+    """
+    new: C = dataclasses.dataclass(frozen=True, slots=True, kw_only=True)(cls)  # type: ignore[assignment]
+    params, index = _bind(new)
+    new._PARAMS = params
+    new._INDEX = index
+    return new
+
+
+@typed
+class TypedResponse(TypedMessage):
+    """A response: ``ERROR=`` first (0 = OK, else an Appendix E code), then data."""
+
+    error: int = param("ERROR", Int(0, 9999), required=True)
+
+    @classmethod
+    def _enforce_required(cls, raw: Mapping[str, Any]) -> bool:
+        value = raw.get("error")
+        if isinstance(value, str) and value.isascii() and value.isdigit():
+            return int(value) == 0
+        return True
+
+    @property
+    def ok(self) -> bool:
+        """True when the response reports success (``ERROR=0``)."""
+        return self.error == 0

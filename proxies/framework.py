@@ -1,0 +1,239 @@
+"""The application proxy framework every proxy process uses.
+
+Theory of operation
+-------------------
+A proxy (seed: "application specific daemon") receives frames from the dispatcher
+over mutual TLS, validates each request, has it serviced, and answers.  This module
+does everything but the servicing:
+
+1. **listen** -- :func:`serve_proxy` binds the proxy's address with a server
+   context that requires a deployment client certificate, and serves each
+   connection in its own task (a broken connection never affects another);
+2. **frame loop** -- echo frames are answered at once without touching the
+   handlers; a synchronous request is one transaction; a connection carries any
+   number of them, one after another; protocol errors are answered with their
+   code and the connection closed;
+3. **validate** -- the payload is decoded (UTF-8), parsed with the grammar and
+   validated with the typed catalogue of the proxy's service, so handlers only
+   ever see well-formed, typed requests;
+4. **dispatch** -- by acronym to the handler registered with :meth:`Proxy.handles`;
+   an acronym the proxy does not serve is echoed back with 6104 (seed Table 2:
+   "the response message will echo the message acronym back along with an
+   appropriate error code");
+5. **answer** -- the handler's answer is serialized; the header status mirrors its
+   ``ERROR=`` (so a dispatcher or client can branch without parsing).  A handler
+   that raises :class:`~starwrs.grammar.errors.StarwrsError` is answered with that
+   code; any other exception is logged and answered with the service's general
+   failure code -- never a traceback on the wire.
+
+The caller's identity arrives in the frame key as ``USERID@ENTPID`` (the dispatcher
+resolved the session; see docs/runtime.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+from starwrs.dispatcher.channel import FrameChannel, PeerGone, ReadTimeout
+from starwrs.dispatcher.config import Address, Limits
+from starwrs.dispatcher.pki import peer_service_name
+from starwrs.grammar import Member, Message, MessageError, parse, serialize
+from starwrs.grammar.catalogue import validate
+from starwrs.grammar.errors import ErrorCode, StarwrsError
+from starwrs.grammar.typed import TypedMessage
+from starwrs.protocol import (
+    ConnectionClosed,
+    Echo,
+    EchoReply,
+    ProtocolError,
+    Request,
+    Response,
+    Role,
+)
+
+__all__ = ["Caller", "Handler", "Proxy", "error_message", "serve_proxy"]
+
+log = logging.getLogger("starwrs.proxy")
+
+_ACRONYM = re.compile(r"\s*([A-Za-z]{1,4})\s*<")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent a request, as the dispatcher resolved it."""
+
+    user_id: str | None
+    entp_id: str | None
+    serial: int = 0
+    #: the service named by the peer's deployment certificate (``dispatcher``,
+    #: ``admin``, ...): who connected, as opposed to on whose behalf
+    peer: str | None = None
+
+    @property
+    def internal(self) -> bool:
+        """A service acting for itself (no user behind the request)."""
+        return self.user_id is None
+
+    @classmethod
+    def from_key(cls, key: str, serial: int = 0, peer: str | None = None) -> Caller:
+        """Read the ``USERID@ENTPID`` identity the dispatcher puts in the key."""
+        if not key:
+            return cls(None, None, serial, peer)
+        user, _, entp = key.rpartition("@")
+        if not user:
+            return cls(entp or None, None, serial, peer)
+        return cls(user, entp or None, serial, peer)
+
+
+Handler = Callable[[Caller, Any], Awaitable[Message | TypedMessage]]
+
+
+def error_message(answer: str | None, code: int) -> Message:
+    """The minimal error answer: ``ANSWER<ERROR=code>`` (or a bare ``<ERROR=…>``)."""
+    return Message(answer, (Member("ERROR", str(int(code))),))
+
+
+@dataclass
+class Proxy:
+    """One application proxy: its service name and its handlers.
+
+    Args:
+        service: the catalogue service (``OE``, ``RM``, ``INBX``, …).
+        general_failure: the code answered when a handler fails unexpectedly.
+    """
+
+    service: str
+    general_failure: ErrorCode = ErrorCode.RM_GENERAL_FAILURE
+    handlers: dict[str, tuple[str, Handler]] = field(default_factory=dict)
+
+    def handles(self, acronym: str, answer: str) -> Callable[[Handler], Handler]:
+        """Register the decorated coroutine for requests *acronym*, answered *answer*."""
+
+        def register(fn: Handler) -> Handler:
+            self.handlers[acronym] = (answer, fn)
+            return fn
+
+        return register
+
+    async def handle(self, caller: Caller, payload: bytes) -> tuple[int, bytes]:
+        """Service one request payload; return (header status, answer payload)."""
+        _answer, message = await self._answer(caller, payload)
+        if isinstance(message, TypedMessage):
+            message = message.to_message()
+        status = _error_of(message)
+        return status, serialize(message).encode("utf-8")
+
+    async def _answer(
+        self, caller: Caller, payload: bytes
+    ) -> tuple[str | None, Message | TypedMessage]:
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return None, error_message(None, ErrorCode.UNKNOWN_TOKEN) if err else error_message(
+                None, 0
+            )
+        match = _ACRONYM.match(text)
+        acronym = match.group(1) if match else None
+        entry = self.handlers.get(acronym or "")
+        answer = entry[0] if entry else acronym
+        try:
+            message = parse(text)
+            typed = validate(message, self.service)
+        except MessageError as err:
+            return answer, error_message(answer, err.code)
+        if entry is None:
+            return answer, error_message(acronym, ErrorCode.NO_VALID_REQUEST)
+        try:
+            return answer, await entry[1](caller, typed)
+        except StarwrsError as err:
+            return answer, error_message(answer, err.code)
+        except Exception:
+            log.exception("%s handler for %s failed", self.service, acronym)
+            return answer, error_message(answer, self.general_failure)
+
+
+def _error_of(message: Message) -> int:
+    value = message.get("ERROR")
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return 0
+
+
+async def _serve_connection(proxy: Proxy, stream: trio.abc.Stream, limits: Limits) -> None:
+    channel = FrameChannel(
+        stream,
+        Role.SERVER,
+        read_timeout=limits.read_timeout,
+        max_frame_size=limits.max_frame_size,
+    )
+    async with channel:
+        peer: str | None = None
+        try:
+            if isinstance(stream, trio.SSLStream):
+                with trio.fail_after(limits.connect_timeout):
+                    await stream.do_handshake()
+                peer = peer_service_name(stream.getpeercert())
+            while True:
+                try:
+                    # between transactions a connection may sit idle in a pool
+                    event = await channel.receive(timeout=24 * 3600)
+                except ProtocolError as err:
+                    await _refuse(channel, err.code)
+                    return
+                if isinstance(event, ConnectionClosed):
+                    return
+                if isinstance(event, Echo):
+                    await channel.send(EchoReply())
+                elif isinstance(event, Request):
+                    started = time.perf_counter()
+                    caller = Caller.from_key(event.key, event.serial, peer)
+                    status, payload = await proxy.handle(caller, event.payload)
+                    await channel.send(Response(status, payload, event.serial))
+                    log.info(
+                        "%s serial=%d user=%s status=%d %.1fms",
+                        proxy.service,
+                        event.serial,
+                        caller.user_id,
+                        status,
+                        (time.perf_counter() - started) * 1000,
+                    )
+                else:
+                    # async tickets are the dispatcher's; bulk is per proxy (not here)
+                    await _refuse(channel, ErrorCode.UNKNOWN_MECHANISM)
+                    return
+        except (PeerGone, ReadTimeout, trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError):
+            return
+
+
+async def _refuse(channel: FrameChannel, code: int) -> None:
+    with contextlib.suppress(ProtocolError, PeerGone, trio.BrokenResourceError):
+        await channel.send(Response(int(code), serialize(error_message(None, code)).encode()))
+
+
+async def serve_proxy(
+    proxy: Proxy,
+    address: Address,
+    ssl_context: Any,
+    limits: Limits,
+    *,
+    task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Listen on *address* with mutual TLS and serve *proxy* until cancelled."""
+    listeners = await trio.open_tcp_listeners(address.port, host=address.host)
+    tls = [trio.SSLListener(lst, ssl_context, https_compatible=False) for lst in listeners]
+    limiter = trio.CapacityLimiter(limits.max_connections)
+
+    async def handler(stream: trio.SSLStream[trio.SocketStream]) -> None:
+        async with limiter:
+            await _serve_connection(proxy, stream, limits)
+
+    task_status.started(listeners)
+    await trio.serve_listeners(handler, tls)

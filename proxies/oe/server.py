@@ -1,0 +1,189 @@
+"""The order entry proxy process (seed: StarOE server 280).
+
+Theory of operation
+-------------------
+Order entry owns users, enterprises and entitlements (:mod:`.store`).  Its proxy
+answers, through :mod:`starwrs.proxies.framework`:
+
+* ``VU`` (Validate User) -- only for the dispatcher's own logon flow (no user
+  behind the request): ``VUA<ERROR=0,USERID,ENTPID,TIMEZONE,LANG,CURR>``; a bad
+  user id, a wrong password and a disabled user all get ``ERROR=6115`` for the same
+  work; too many failures for one id within a minute get ``ERROR=7012``;
+* ``GUA`` (Get User Application) -- for the dispatcher, or a user asking about
+  themselves: ``GUAA<ERROR=0,USERID,APPS=<...>,PRODUCTS=<...>,CORPIDS=<...>>``;
+  a disabled user's answer is ``ERROR=7003`` (entitled to nothing);
+* ``UAPP`` / ``UENB`` -- admin requests, accepted only from a peer holding the
+  deployment's ``admin`` certificate.  After the change is committed, order entry
+  sends ``ENTC<USERID=...>`` to every dispatcher (docs/runtime.md), so the change
+  applies from the next request.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import trio
+from starwrs.dispatcher.channel import PeerGone, ReadTimeout, open_tls_channel
+from starwrs.dispatcher.config import Deployment
+from starwrs.dispatcher.pki import Pki, load_pki
+from starwrs.grammar import Group, Member, Message, TList, serialize
+from starwrs.grammar.catalogue_oe import GetUserApplications, ValidateUser
+from starwrs.grammar.catalogue_session import SetApplications, SetEnabled
+from starwrs.grammar.errors import ErrorCode, StarwrsError
+from starwrs.protocol import ProtocolError, Request
+from starwrs.proxies.framework import Caller, Proxy, error_message, serve_proxy
+from starwrs.proxies.oe.model import LogonOutcome
+from starwrs.proxies.oe.store import OrderEntryStore, open_order_entry
+
+__all__ = ["BAD_CREDENTIALS", "LOGON_THROTTLED", "make_oe_proxy", "serve_oe"]
+
+log = logging.getLogger("starwrs.oe")
+
+#: answer to a wrong user id, a wrong password or a disabled user (same for all)
+BAD_CREDENTIALS = ErrorCode.IDS_NOT_CORRECT
+#: too many failed logons for one account (an extension of PROTOCOL.md's 70xx)
+LOGON_THROTTLED = ErrorCode.LOGON_THROTTLED
+
+
+def _values(items: list[str] | frozenset[str]) -> Group:
+    ordered = sorted(items)
+    if not ordered:
+        return Group(())
+    value = ordered[0] if len(ordered) == 1 else TList(tuple(ordered))
+    return Group((Member(None, value),))
+
+
+def make_oe_proxy(store: OrderEntryStore, notify: Notifier | None = None) -> Proxy:
+    """Build the order entry proxy over *store*; *notify* tells dispatchers of changes."""
+    proxy = Proxy("OE")
+
+    @proxy.handles("VU", "VUA")
+    async def validate_user(caller: Caller, req: ValidateUser) -> Message:
+        if not caller.internal:
+            raise StarwrsError(ErrorCode.NOT_ENTITLED, "VU is the dispatcher's")
+        result = await store.verify_user(req.user_id, req.password)
+        if result.outcome is LogonOutcome.THROTTLED:
+            return error_message("VUA", LOGON_THROTTLED)
+        if result.outcome is not LogonOutcome.OK or result.user is None:
+            return error_message("VUA", BAD_CREDENTIALS)
+        user = result.user
+        return Message(
+            "VUA",
+            (
+                Member("ERROR", "0"),
+                Member("USERID", user.user_id),
+                Member("ENTPID", user.entp_id),
+                Member("TIMEZONE", user.timezone),
+                Member("LANG", user.lang),
+                Member("CURR", user.curr),
+            ),
+        )
+
+    @proxy.handles("GUA", "GUAA")
+    async def get_user_applications(caller: Caller, req: GetUserApplications) -> Message:
+        if not caller.internal and caller.user_id != req.user_id:
+            raise StarwrsError(ErrorCode.RM_ID_ERROR, "a user may only ask about themselves")
+        ent = await store.entitlements(req.user_id)
+        if ent is None:
+            return error_message("GUAA", BAD_CREDENTIALS)
+        if not ent.enabled:
+            return error_message("GUAA", ErrorCode.NOT_ENTITLED)
+        return Message(
+            "GUAA",
+            (
+                Member("ERROR", "0"),
+                Member("USERID", ent.user_id),
+                Member("APPS", _values(ent.applications)),
+                Member("PRODUCTS", _values(ent.products)),
+                Member("CORPIDS", _values(ent.corp_ids)),
+            ),
+        )
+
+    @proxy.handles("UAPP", "UAPA")
+    async def set_applications(caller: Caller, req: SetApplications) -> Message:
+        _admin_only(caller)
+        ent = await store.entitlements(req.user_id)
+        if ent is None:
+            return error_message("UAPA", ErrorCode.IDS_NOT_CORRECT)
+        await store.set_entitlements(
+            req.user_id,
+            applications=req.apps,
+            products=ent.products,
+            corp_ids=ent.corp_ids,
+            reports=ent.reports,
+        )
+        if notify is not None:
+            await notify.entitlements_changed(req.user_id)
+        return Message("UAPA", (Member("ERROR", "0"), Member("USERID", req.user_id)))
+
+    @proxy.handles("UENB", "UENA")
+    async def set_enabled(caller: Caller, req: SetEnabled) -> Message:
+        _admin_only(caller)
+        if await store.user(req.user_id) is None:
+            return error_message("UENA", ErrorCode.IDS_NOT_CORRECT)
+        await store.set_enabled(req.user_id, req.enabled)
+        if notify is not None:
+            await notify.entitlements_changed(req.user_id)
+        return Message("UENA", (Member("ERROR", "0"), Member("USERID", req.user_id)))
+
+    return proxy
+
+
+def _admin_only(caller: Caller) -> None:
+    if caller.peer != "admin" or not caller.internal:
+        raise StarwrsError(ErrorCode.NOT_ENTITLED, "admin requests need the admin certificate")
+
+
+class Notifier:
+    """Sends ``ENTC<USERID=...>`` to every dispatcher of the deployment."""
+
+    def __init__(self, deployment: Deployment, pki: Pki) -> None:
+        self.deployment = deployment
+        self.context = pki.internal_client_context("oe")
+
+    async def entitlements_changed(self, user_id: str) -> None:
+        """Tell every dispatcher; a dispatcher that cannot be reached is logged."""
+        payload = serialize(Message("ENTC", (Member("USERID", user_id),))).encode()
+        async with trio.open_nursery() as nursery:
+            for address in self.deployment.dispatchers:
+                nursery.start_soon(self._tell, address.host, address.port, payload)
+
+    async def _tell(self, host: str, port: int, payload: bytes) -> None:
+        limits = self.deployment.limits
+        try:
+            channel = await open_tls_channel(
+                host,
+                port,
+                self.context,
+                server_hostname="dispatcher",
+                connect_timeout=limits.connect_timeout,
+                read_timeout=limits.proxy_timeout,
+            )
+            async with channel:
+                await channel.send(Request("DSP", payload))
+                await channel.receive()
+        except (PeerGone, ReadTimeout, ProtocolError) as err:
+            log.warning("could not tell dispatcher %s:%d of a change: %s", host, port, err)
+
+
+async def serve_oe(
+    deployment: Deployment,
+    *,
+    index: int = 0,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the order entry proxy on ``deployment.proxies["OE"]`` until cancelled."""
+    del index
+    pki = load_pki(deployment.state_dir)
+    async with open_order_entry(Path(deployment.state_dir) / "oe.db") as store:
+        proxy = make_oe_proxy(store, Notifier(deployment, pki))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(
+                serve_proxy,
+                proxy,
+                deployment.proxies["OE"],
+                pki.internal_server_context("oe"),
+                deployment.limits,
+            )
+            task_status.started()
