@@ -99,9 +99,12 @@ class Bad(Exception):
         self.bad_id = bad_id
 
 
-@dataclass(frozen=True, slots=True)
-class Ctx:
-    """Where a value sits: the message label (``ARD``) and the dotted key (``THRESHOLD.ANI``)."""
+class Ctx(NamedTuple):
+    """Where a value sits: the message label (``ARD``) and the dotted key (``THRESHOLD.ANI``).
+
+    A NamedTuple rather than a dataclass: one is made per decoded value, and a
+    tuple is the cheapest immutable record CPython builds.
+    """
 
     label: str
     key: str

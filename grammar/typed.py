@@ -316,6 +316,10 @@ class TypedGroup:
     FAMILY: ClassVar[Family] = REPORT_MANAGER
     _PARAMS: ClassVar[tuple[BoundParam, ...]] = ()
     _INDEX: ClassVar[Mapping[str, BoundParam]] = {}
+    #: raw key spelling -> parameter, filled as keys are met (bounded; per class)
+    _SEEN: ClassVar[dict[str, BoundParam]] = {}
+    #: whether any parameter has a ``required_if`` condition
+    _CONDITIONAL: ClassVar[bool] = False
 
     @classmethod
     def params(cls) -> tuple[BoundParam, ...]:
@@ -346,14 +350,19 @@ class TypedGroup:
 
     @classmethod
     def _find(cls, key: str) -> BoundParam | None:
+        seen = cls._SEEN.get(key)
+        if seen is not None:  # the hot path: a spelling met before
+            return seen
         normal = norm_key(key)
         found = cls._INDEX.get(normal)
-        if found is not None:
-            return found
-        for bound in cls._PARAMS:
-            if bound.pattern is not None and bound.pattern.fullmatch(normal):
-                return bound
-        return None
+        if found is None:
+            for bound in cls._PARAMS:
+                if bound.pattern is not None and bound.pattern.fullmatch(normal):
+                    found = bound
+                    break
+        if found is not None and len(cls._SEEN) < 256:
+            cls._SEEN[key] = found
+        return found
 
     @classmethod
     def _decode_members(cls, members: tuple[Member, ...], label: str, prefix: str) -> Self:
@@ -454,10 +463,16 @@ def decode_members(
     enforce = cls._enforce_required(raw)
     kwargs: dict[str, Any] = dict(extra or {})
     for bound in cls._PARAMS:
-        value = _decode_param(cls, bound, raw.get(bound.name), enforce, label, prefix)
+        given = raw.get(bound.name)
+        if given is None:  # absent: only a required one matters (inlined: hot path)
+            if enforce and bound.spec.required:
+                key = prefix + bound.spec.wire
+                raise _error(bound.missing, label, key, "required parameter is missing")
+            continue
+        value = _decode_param(cls, bound, given, enforce, label, prefix)
         if value is not _ABSENT:
             kwargs[bound.name] = value
-    if enforce:
+    if enforce and cls._CONDITIONAL:
         values = {b.name: kwargs.get(b.name, b.default) for b in cls._PARAMS}
         for bound in cls._PARAMS:
             if bound.name not in kwargs:
@@ -504,6 +519,16 @@ def _decode_param(
         if spec.required and enforce:
             raise _error(bound.missing, label, key, "required parameter is missing")
         return _ABSENT
+    if not spec.repeated and type(raw) is str and raw:
+        # the common case: one non-empty text value
+        try:
+            text_value = spec.codec.decode(raw, Ctx(label, key))
+        except Bad as bad:
+            family = cls.FAMILY
+            code = bad.code or bound.invalid or (family.bad_id if bad.bad_id else family.invalid)
+            raise _error(code, label, key, bad.reason) from None
+        if not spec.codec.is_void(text_value):
+            return text_value
     values: list[Value] = raw if spec.repeated else [raw]
     out: list[Any] = []
     for number, value in enumerate(values, start=1):
@@ -671,6 +696,8 @@ def typed(cls: C) -> C:
     params, index = _bind(new)
     new._PARAMS = params
     new._INDEX = index
+    new._SEEN = {}
+    new._CONDITIONAL = any(b.spec.required_if for b in params)
     return new
 
 
