@@ -115,8 +115,11 @@ class FrameChannel:
         # the connection's own reader; only its byte count is looked at
         return self.conn._reader.buffered > 0
 
-    async def receive(  # noqa: ASYNC109 - a deadline per frame, not a cancel scope
-        self, timeout: float | None = None, *, idle_timeout: float | None = None
+    async def receive(
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109 - a deadline per frame
+        *,
+        idle_timeout: float | None = None,
     ) -> Event:
         """Return the next event; ``ConnectionClosed`` at a clean end of stream.
 

@@ -184,7 +184,7 @@ async def _serve_connection(proxy: Proxy, stream: trio.abc.Stream, limits: Limit
             while True:
                 try:
                     # between transactions a connection may sit idle in a pool
-                    event = await channel.receive(timeout=24 * 3600)
+                    event = await channel.receive(idle_timeout=24 * 3600)
                 except ProtocolError as err:
                     await _refuse(channel, err.code)
                     return
