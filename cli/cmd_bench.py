@@ -14,6 +14,7 @@ BENCHES: dict[str, str] = {
     "parse": "starwrs.cli.bench_grammar:run",
     "header": "starwrs.cli.bench_protocol:run_header",
     "frames": "starwrs.cli.bench_protocol:run_frames",
+    "stack": "starwrs.cli.bench_stack:run",
 }
 
 

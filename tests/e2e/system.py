@@ -33,6 +33,7 @@ class System:
     process: subprocess.Popen[str]
     url: str
     output: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     @property
     def host(self) -> str:
@@ -97,7 +98,9 @@ class System:
 
     def dispatch(self, cookie: str | None, frame: Frame) -> tuple[int, list[Frame]]:
         """POST one frame; return the HTTP status and the frames answered."""
-        status, _, body = self.post("/dispatch", FrameWriter().send(frame), cookie=cookie)
+        status, headers, body = self.post("/dispatch", FrameWriter().send(frame), cookie=cookie)
+        if headers.get("content-type") != "application/x-starwrs-frame":
+            return status, []  # an HTTP-level answer (401, 413, ...) carries JSON
         return status, frames_of(body)
 
     def stop(self) -> None:
@@ -108,6 +111,10 @@ class System:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.reader is not None:
+            self.reader.join(30)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def frames_of(body: bytes) -> list[Frame]:
@@ -156,9 +163,14 @@ def start(state: Path, *extra: str) -> System:
                 ready.set()
         ready.set()
 
-    threading.Thread(target=read, daemon=True).start()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     if not ready.wait(STARTUP_TIMEOUT) or not url:
         process.kill()
+        process.wait()
+        reader.join(30)
+        if process.stdout is not None:
+            process.stdout.close()
         logs = (
             "\n".join(
                 f"--- {p.name}\n{p.read_text()[-3000:]}"
@@ -168,4 +180,4 @@ def start(state: Path, *extra: str) -> System:
             else ""
         )
         raise RuntimeError("starwrs serve did not get ready:\n" + "\n".join(output) + "\n" + logs)
-    return System(state, process, url[0], output)
+    return System(state, process, url[0], output, reader)
