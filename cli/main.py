@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "parse": "cmd_parse",
     "header": "cmd_header",
     "bench": "cmd_bench",
+    "client": "cmd_client",
     "serve": "cmd_serve",
     "run": "cmd_run",
     "admin": "cmd_admin",

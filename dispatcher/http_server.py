@@ -1,0 +1,475 @@
+"""HTTP/1.1 server side of one client connection: h11 over a trio stream, with limits.
+
+Theory of operation
+-------------------
+:class:`HttpConnection` wraps one (TLS) stream and one ``h11.Connection`` and is
+the only place in the web server where HTTP bytes meet the socket.  It owns every
+limit of the HTTP layer (``Limits`` of the deployment):
+
+* **request head** -- the whole head must arrive within ``head_timeout`` of the
+  moment the server starts waiting for it (for the first request the clock starts
+  before the TLS handshake).  A client that sent part of a head by then gets
+  ``408`` and is disconnected; an idle keep-alive connection is simply closed.
+  h11 buffers at most ``max_header`` bytes of an unfinished head
+  (``max_incomplete_event_size``) and then fails with ``431``.
+* **body** -- read chunk by chunk (:meth:`HttpConnection.receive_body_chunk`), each
+  read under ``read_timeout``; :meth:`HttpConnection.read_body` collects a body up to
+  a limit (``413`` above it).  ``Expect: 100-continue`` is answered only when the
+  body is actually read.
+* **responses** -- every response carries the security headers
+  (:data:`SECURITY_HEADERS`), ``Date`` and ``Server``; every send is under
+  ``read_timeout`` so a client that stops reading cannot hold a task forever.
+
+Errors the handlers raise as :class:`HttpError` become a JSON body
+``{"error": code, "message": ...}`` (:meth:`HttpConnection.send_error`) -- never a
+stack trace.  When the request body was not read, the error is sent with
+``Connection: close`` and the connection is closed after a short *linger* (the
+client's unread bytes are drained for a moment so that the kernel does not reset
+the connection before the client has read the answer).
+
+I/O failures are translated once, here: the client went away (``trio.BrokenResourceError``,
+an ``ssl`` error, a reset) is :class:`ClientGone`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import ssl
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+
+import h11
+import trio
+from starwrs.dispatcher.config import Limits
+
+__all__ = [
+    "SECURITY_HEADERS",
+    "ClientGone",
+    "Headers",
+    "HttpConnection",
+    "HttpError",
+    "header_value",
+]
+
+Headers = list[tuple[bytes, bytes]]
+
+#: bytes asked of the stream per read
+_RECEIVE_SIZE = 64 * 1024
+#: how long, and how many bytes, a connection being closed on an error is drained
+_LINGER_SECONDS = 2.0
+_LINGER_BYTES = 16 * 1024 * 1024
+
+#: sent with every response (the browser client is served from this origin only)
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+
+_SERVER = b"starwrs"
+
+
+class ClientGone(Exception):
+    """The HTTP client closed or broke the connection."""
+
+
+@dataclass(eq=False)
+class HttpError(Exception):
+    """An error answer: HTTP *status*, JSON ``{"error": code, "message": message}``.
+
+    Attributes:
+        status: the HTTP status code.
+        code: the ``error`` of the JSON body: a PROTOCOL.md/Appendix E code where
+            one applies (7004, 7005, 7009, 6115, ...), else the HTTP status.
+        message: a short human text (never secrets, never a traceback).
+        headers: extra response headers (``Retry-After``, ``Allow``, ``Set-Cookie``).
+        close: close the connection after the answer.
+    """
+
+    status: int
+    code: int
+    message: str
+    headers: Sequence[tuple[bytes, bytes]] = ()
+    close: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
+
+
+def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The first value of header *name* (lower case) in h11's header list, or None."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def _head_size(request: h11.Request) -> int:
+    """Bytes the request head took on the wire (h11 only bounds *incomplete* heads)."""
+    size = len(request.method) + len(request.target) + 12
+    for name, value in request.headers.raw_items():
+        size += len(name) + len(value) + 4
+    return size + 2
+
+
+def _error_body(code: int, message: str) -> bytes:
+    return json.dumps({"error": code, "message": message}, separators=(",", ":")).encode()
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
+
+
+class HttpConnection:
+    """The server side of one HTTP/1.1 connection.
+
+    Args:
+        stream: the client's stream (a ``trio.SSLStream`` in production).
+        limits: the deployment's limits (head size and time, body size, timeouts).
+    """
+
+    def __init__(self, stream: trio.abc.Stream, limits: Limits) -> None:
+        self.stream = stream
+        self.limits = limits
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header)
+        #: set when the client went away (a watcher noticed, or a send failed)
+        self.gone = False
+        #: status of the response of the current cycle (0 before one was sent)
+        self.status = 0
+        self._request: h11.Request | None = None
+
+    # -- receiving -----------------------------------------------------------------
+
+    async def _receive(self) -> None:
+        try:
+            data = await self.stream.receive_some(_RECEIVE_SIZE)
+        except (trio.BrokenResourceError, ssl.SSLError, OSError) as err:
+            self.gone = True
+            raise ClientGone(err.__class__.__name__) from err
+        if not data:
+            # h11 turns the EOF into ConnectionClosed (or a 400 mid-message)
+            self.gone = True
+        self.conn.receive_data(bytes(data))
+
+    def feed(self, data: bytes) -> None:
+        """Hand bytes read by someone else (a disconnect watcher) to h11."""
+        if not data:
+            self.gone = True
+        self.conn.receive_data(data)
+
+    def _next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+        try:
+            return self.conn.next_event()
+        except h11.RemoteProtocolError as err:
+            status = err.error_status_hint
+            if status == 431:
+                message = f"request head larger than {self.limits.max_header} bytes"
+            else:
+                message = f"malformed HTTP request: {err}"
+            raise HttpError(status, status, message, close=True) from None
+
+    async def next_request(self, deadline: float) -> h11.Request | None:
+        """Wait for the next request head, which must be complete by *deadline*.
+
+        Args:
+            deadline: ``trio.current_time()`` value by which the head must be in.
+
+        Returns:
+            The request, or None when the client closed (or stayed idle) between
+            requests.
+
+        Raises:
+            HttpError: 408 part of a head arrived but not all of it in time; 431 the
+                head is too large; 400 it is not HTTP.
+            ClientGone: the connection broke.
+        """
+        while True:
+            event = self._next_event()
+            if isinstance(event, h11.Request):
+                if _head_size(event) > self.limits.max_header:
+                    raise HttpError(
+                        431,
+                        431,
+                        f"request head larger than {self.limits.max_header} bytes",
+                        close=True,
+                    )
+                return event
+            if isinstance(event, h11.ConnectionClosed):
+                return None
+            if event is not h11.NEED_DATA:  # pragma: no cover - PAUSED only after a request
+                raise HttpError(400, 400, "unexpected HTTP event", close=True)
+            with trio.move_on_at(deadline) as scope:
+                await self._receive()
+            if scope.cancelled_caught:
+                if self.conn.trailing_data[0]:
+                    raise HttpError(
+                        408,
+                        408,
+                        f"request head not received within {self.limits.head_timeout:g} s",
+                        close=True,
+                    )
+                return None
+
+    async def receive_body_chunk(self) -> bytes | None:
+        """The next piece of the request body, or None at its end.
+
+        Raises:
+            HttpError: 408 nothing arrived for ``read_timeout``; 400 the body is
+                malformed or the client closed inside it.
+            ClientGone: the connection broke.
+        """
+        if self.conn.client_is_waiting_for_100_continue:
+            await self._send(
+                h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
+            )
+        while True:
+            event = self._next_event()
+            if isinstance(event, h11.Data):
+                if event.data:
+                    return bytes(event.data)
+                continue
+            if isinstance(event, h11.EndOfMessage):
+                return None
+            if isinstance(event, h11.ConnectionClosed):
+                raise ClientGone("closed inside the request body")
+            with trio.move_on_after(self.limits.read_timeout) as scope:
+                await self._receive()
+            if scope.cancelled_caught:
+                raise HttpError(
+                    408,
+                    408,
+                    f"request body stalled for {self.limits.read_timeout:g} s",
+                    close=True,
+                )
+
+    async def read_body(self, limit: int, *, code: int = 413) -> bytes:
+        """The whole request body, at most *limit* bytes.
+
+        Args:
+            limit: largest body accepted.
+            code: the JSON ``error`` of the 413 answer (7005 for frames).
+
+        Raises:
+            HttpError: 413 the body is larger (checked on ``Content-Length``
+                before anything is read); see :meth:`receive_body_chunk`.
+        """
+        declared = self.content_length()
+        if declared is not None and declared > limit:
+            raise HttpError(413, code, f"request body larger than {limit} bytes", close=True)
+        parts: list[bytes] = []
+        size = 0
+        while (chunk := await self.receive_body_chunk()) is not None:
+            size += len(chunk)
+            if size > limit:
+                raise HttpError(413, code, f"request body larger than {limit} bytes", close=True)
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def content_length(self) -> int | None:
+        """The declared ``Content-Length`` of the current request (None: chunked)."""
+        request = self.request
+        if request is None:
+            return None
+        value = header_value(request.headers, b"content-length")
+        return int(value) if value is not None else None
+
+    @property
+    def request(self) -> h11.Request | None:
+        """The request of the current cycle, once its head was received."""
+        return self._request
+
+    @property
+    def body_pending(self) -> bool:
+        """True while the current request's body has not been read to its end."""
+        return self.conn.their_state is h11.SEND_BODY
+
+    # -- sending ---------------------------------------------------------------------
+
+    async def _send(self, event: h11.Event) -> None:
+        data = self.conn.send(event)
+        if not data:
+            return
+        try:
+            with trio.fail_after(self.limits.read_timeout):
+                await self.stream.send_all(data)
+        except trio.TooSlowError:
+            self.gone = True
+            raise ClientGone("the client stopped reading") from None
+        except (trio.BrokenResourceError, ssl.SSLError, OSError) as err:
+            self.gone = True
+            raise ClientGone(err.__class__.__name__) from err
+
+    @property
+    def can_respond(self) -> bool:
+        """True if a response may still start on this connection."""
+        return self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE) and not self.gone
+
+    def _headers(self, extra: Iterable[tuple[bytes, bytes]], close: bool) -> Headers:
+        headers: Headers = [
+            (b"date", email.utils.formatdate(usegmt=True).encode()),
+            (b"server", _SERVER),
+            *SECURITY_HEADERS,
+            *extra,
+        ]
+        if close:
+            headers.append((b"connection", b"close"))
+        return headers
+
+    async def start_response(
+        self, status: int, headers: Iterable[tuple[bytes, bytes]] = (), *, close: bool = False
+    ) -> None:
+        """Send a response head; the body follows with :meth:`send_data`.
+
+        Without a ``content-length`` header h11 uses chunked transfer encoding.
+        """
+        await self._send(
+            h11.Response(
+                status_code=status, headers=self._headers(headers, close), reason=_reason(status)
+            )
+        )
+        self.status = status
+
+    async def send_data(self, data: bytes) -> None:
+        """Send a piece of the response body."""
+        if data:
+            await self._send(h11.Data(data=data))
+
+    async def end_response(self) -> None:
+        """Finish the response body."""
+        await self._send(h11.EndOfMessage())
+
+    async def respond(
+        self,
+        status: int,
+        headers: Iterable[tuple[bytes, bytes]] = (),
+        body: bytes = b"",
+        *,
+        close: bool = False,
+    ) -> None:
+        """Send a whole response with a ``Content-Length``."""
+        head = list(headers)
+        if status not in (204, 304) and header_value(head, b"content-length") is None:
+            head.append((b"content-length", str(len(body)).encode()))
+        await self.start_response(status, head, close=close)
+        if self.request is not None and self.request.method == b"HEAD":
+            body = b""
+        await self.send_data(body)
+        await self.end_response()
+
+    async def respond_json(
+        self,
+        status: int,
+        obj: object,
+        headers: Iterable[tuple[bytes, bytes]] = (),
+        *,
+        close: bool = False,
+    ) -> None:
+        """Send *obj* as a JSON body (``Cache-Control: no-store``)."""
+        body = json.dumps(obj, separators=(",", ":")).encode()
+        head = [
+            (b"content-type", b"application/json"),
+            (b"cache-control", b"no-store"),
+            *headers,
+        ]
+        await self.respond(status, head, body, close=close)
+
+    async def send_error(self, error: HttpError) -> bool:
+        """Answer *error* as JSON, if a response can still start.
+
+        A request body that is still unread is drained first when it is small
+        (at most ``max_body`` bytes, within ``read_timeout``) so the connection
+        can stay open; otherwise the answer says ``Connection: close``.
+
+        Returns:
+            True if the connection must be closed afterwards.
+        """
+        close = error.close
+        if not self.can_respond:
+            return True
+        if self.body_pending and not close:
+            close = not await self._drain_body(self.limits.max_body)
+        try:
+            await self.respond(
+                error.status,
+                [
+                    (b"content-type", b"application/json"),
+                    (b"cache-control", b"no-store"),
+                    *error.headers,
+                ],
+                _error_body(error.code, error.message),
+                close=close,
+            )
+        except (h11.LocalProtocolError, ClientGone):
+            return True
+        return close or self.conn.our_state is not h11.DONE
+
+    async def _drain_body(self, limit: int) -> bool:
+        declared = self.content_length()
+        if self.conn.client_is_waiting_for_100_continue:
+            return False  # never ask for a body only to throw it away
+        if declared is not None and declared > limit:
+            return False
+        size = 0
+        try:
+            while (chunk := await self.receive_body_chunk()) is not None:
+                size += len(chunk)
+                if size > limit:
+                    return False
+        except (HttpError, ClientGone):
+            return False
+        return True
+
+    # -- cycle ---------------------------------------------------------------------------
+
+    async def start_cycle(self, deadline: float) -> h11.Request | None:
+        """Finish the previous request/response cycle and wait for the next head.
+
+        Returns:
+            The next request, or None when the connection is to be closed.
+        """
+        if (
+            self.conn.our_state is h11.DONE
+            and self.body_pending
+            and not await self._drain_body(self.limits.max_body)
+        ):
+            return None  # a body the handler did not need (a GET's empty one, usually)
+        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+            self.conn.start_next_cycle()
+        elif self.conn.our_state is not h11.IDLE:
+            return None
+        self.status = 0
+        self._request = await self.next_request(deadline)
+        return self._request
+
+    async def linger_and_close(self) -> None:
+        """Drain the client's unread bytes briefly, then close the stream."""
+        if not self.gone:
+            drained = 0
+            with trio.move_on_after(_LINGER_SECONDS):
+                try:
+                    while drained < _LINGER_BYTES:
+                        data = await self.stream.receive_some(_RECEIVE_SIZE)
+                        if not data:
+                            break
+                        drained += len(data)
+                except (trio.BrokenResourceError, ssl.SSLError, OSError):
+                    pass
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the stream (TLS close_notify if it goes out within a second)."""
+        with trio.move_on_after(1.0) as scope:
+            scope.shield = True
+            with contextlib.suppress(trio.BrokenResourceError, ssl.SSLError, OSError):
+                await self.stream.aclose()
