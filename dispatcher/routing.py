@@ -111,7 +111,7 @@ class ProxyPool:
         context: ssl.SSLContext,
         limits: Limits,
         *,
-        max_idle: int = 16,
+        max_idle: int = 64,
         idle_keep: float = 20.0,
     ) -> None:
         self.routes = {normalize_target(t): a for t, a in routes.items()}

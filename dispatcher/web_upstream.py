@@ -161,7 +161,7 @@ class DispatcherPool:
         context: ssl.SSLContext,
         limits: Limits,
         *,
-        max_idle: int = 8,
+        max_idle: int = 64,
         idle_ttl: float = 10.0,
         clock: Callable[[], float] = trio.current_time,
     ) -> None:

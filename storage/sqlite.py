@@ -155,30 +155,30 @@ async def _aio_connect(
     return conn
 
 
+# Each await on an aiosqlite object is one round trip to its worker thread and back
+# through the trio-asyncio loop -- the dominant cost of a query.  So every helper
+# makes exactly one: cursors are not closed explicitly (sqlite3 finalizes them when
+# they are dropped, and nothing in them outlives the call), and single-row reads use
+# execute_fetchall.
+
+
 async def _aio_write(conn: aiosqlite.Connection, sql: str, params: Params) -> WriteResult:
     cursor = await conn.execute(sql, params)
-    try:
-        return WriteResult(cursor.rowcount, cursor.lastrowid)
-    finally:
-        await cursor.close()
+    return WriteResult(cursor.rowcount, cursor.lastrowid)
 
 
 async def _aio_write_many(
     conn: aiosqlite.Connection, sql: str, seq: Iterable[Params]
 ) -> WriteResult:
     cursor = await conn.executemany(sql, seq)
-    try:
-        return WriteResult(cursor.rowcount, cursor.lastrowid)
-    finally:
-        await cursor.close()
+    return WriteResult(cursor.rowcount, cursor.lastrowid)
 
 
 async def _aio_fetchone(conn: aiosqlite.Connection, sql: str, params: Params) -> Row | None:
-    cursor = await conn.execute(sql, params)
-    try:
-        return await cursor.fetchone()
-    finally:
-        await cursor.close()
+    rows = await conn.execute_fetchall(sql, params)
+    for row in rows:
+        return cast("Row", row)
+    return None
 
 
 async def _aio_fetchall(conn: aiosqlite.Connection, sql: str, params: Params) -> list[Row]:
@@ -186,8 +186,7 @@ async def _aio_fetchall(conn: aiosqlite.Connection, sql: str, params: Params) ->
 
 
 async def _aio_plain(conn: aiosqlite.Connection, sql: str) -> None:
-    cursor = await conn.execute(sql)
-    await cursor.close()
+    await conn.execute(sql)
 
 
 async def _aio_commit(conn: aiosqlite.Connection) -> None:
