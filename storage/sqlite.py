@@ -177,7 +177,7 @@ async def _aio_write_many(
 async def _aio_fetchone(conn: aiosqlite.Connection, sql: str, params: Params) -> Row | None:
     rows = await conn.execute_fetchall(sql, params)
     for row in rows:
-        return cast("Row", row)
+        return row
     return None
 
 
