@@ -1,0 +1,1 @@
+"""The Report Manager (seed 001: Report Manager server 250) and its proxy."""
