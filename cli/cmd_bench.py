@@ -15,6 +15,7 @@ BENCHES: dict[str, str] = {
     "header": "starwrs.cli.bench_protocol:run_header",
     "frames": "starwrs.cli.bench_protocol:run_frames",
     "stack": "starwrs.cli.bench_stack:run",
+    "rm": "starwrs.cli.bench_rm:run",
 }
 
 
