@@ -467,21 +467,24 @@ class Dispatcher:
             tx.note = f"ENTC ended {ended} session(s)"
         return 0, _encode(EntitlementsChangedAck(error=0))
 
+    async def _refuse(self, channel: FrameChannel, tx: _Tx, err: StarwrsError) -> None:
+        """Answer a refused request with its code, and log the transaction."""
+        status, payload = _refusal(err)
+        try:
+            await channel.send(Response(status, payload, tx.serial))
+        finally:
+            self._log(tx, status)
+
     # -- mechanisms 1 and 2 -----------------------------------------------------------
 
     async def _submit(self, channel: FrameChannel, submit: Submit, peer: str | None) -> None:
         tx = await self._begin(submit.target, Mechanism.ASYNC, peer)
-        status: int | None = None
         try:
             _not_dsp(tx.target)
             caller = await self.authorize(submit.key, tx.target, tx)
             ticket = await self.sessions.issue_ticket(submit.key, tx.target)
         except StarwrsError as err:
-            status, payload = _refusal(err)
-            try:
-                await channel.send(Response(status, payload, tx.serial))
-            finally:
-                self._log(tx, status)
+            await self._refuse(channel, tx, err)
             return
         forward = Request(tx.target, submit.payload, caller.identity, tx.serial)
         self._background.start_soon(self._run_ticket, ticket.ticket_id, forward, tx)
@@ -512,11 +515,7 @@ class Dispatcher:
             tx.user, tx.session = session.user_id, session.session_id
             ticket = await self.sessions.poll_ticket(poll.key, poll.ticket)
         except StarwrsError as err:
-            status, payload = _refusal(err)
-            try:
-                await channel.send(Response(status, payload, tx.serial))
-            finally:
-                self._log(tx, status)
+            await self._refuse(channel, tx, err)
             return
         try:
             if ticket.state is TicketState.PENDING or ticket.status is None:
@@ -539,11 +538,7 @@ class Dispatcher:
             caller = await self.authorize(opening.key, tx.target, tx)
             proxy = await self.pool.connect(tx.target)
         except StarwrsError as err:
-            status, payload = _refusal(err)
-            try:
-                await channel.send(Response(status, payload, tx.serial))
-            finally:
-                self._log(tx, status)
+            await self._refuse(channel, tx, err)
             return
         status = None
         try:
