@@ -17,6 +17,7 @@ from pathlib import Path
 import msgpack
 import pytest
 import trio
+import trio.testing
 import trustme
 from starwrs.cli.client_http import ClientError, HttpResponse, HttpsClient
 from starwrs.dispatcher.config import Address, Deployment, Limits
@@ -386,9 +387,11 @@ async def test_bulk_get_does_not_read_ahead_of_a_stalled_client(
     request = frame_bytes(3, "INBX", encode_get("F<INBOXID=64>", 0))
     async with client.stream("POST", "/dispatch", body=request, headers=FRAME) as response:
         assert await response.receive_some()
-        await trio.sleep(0.3)  # the client stops reading; the web server must too
+        # the client stops reading; once every task is blocked, the web server and
+        # the dispatcher are stuck on full socket buffers, not reading ahead
+        await trio.testing.wait_all_tasks_blocked(cushion=0.05)
         stalled = stack.fake.sent_bytes
-        await trio.sleep(0.2)
+        await trio.testing.wait_all_tasks_blocked(cushion=0.05)
         assert stack.fake.sent_bytes == stalled  # backpressure reached the dispatcher
         # what is in flight is socket buffers on two hops, not the 64 MiB resource
         assert stalled < 24 * 1024 * 1024, stalled
