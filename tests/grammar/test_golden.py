@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from starwrs.grammar import MessageError, parse, serialize
 from starwrs.grammar.catalogue import validate
 from starwrs.grammar.jsonform import to_json
