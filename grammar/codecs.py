@@ -215,6 +215,9 @@ class Id(Codec[int]):
         return str(value)
 
 
+_ID = Id()
+
+
 class Int(Codec[int]):
     """A bounded decimal integer (sizes, counts, widths, offsets, error codes)."""
 
@@ -324,7 +327,8 @@ class IdList(Codec[tuple[int, ...]]):
         self.max_len = max_len
 
     def decode(self, value: Value, ctx: Ctx) -> tuple[int, ...]:
-        ids = tuple(Id().decode(item, ctx) for item in _items(value))
+        decode_id = _ID.decode
+        ids = tuple([decode_id(item, ctx) for item in _items(value)])
         if self.max_len is not None and len("~".join(map(str, ids))) > self.max_len:
             raise Bad(f"is longer than Char ({self.max_len})")
         return ids

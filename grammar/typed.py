@@ -409,6 +409,19 @@ class TypedGroup:
         out.extend(self._trailing_members())
         return tuple(out)
 
+    def _is_void(self) -> bool:
+        """True when :meth:`_encode_members` would write nothing (without encoding)."""
+        if self._leading_members() or self._trailing_members():
+            return False
+        for bound in self._PARAMS:
+            value = getattr(self, bound.name)
+            if bound.spec.repeated:
+                if value:
+                    return False
+            elif value is not None and (bound.default is None or value != bound.default):
+                return False
+        return True
+
     def _leading_members(self) -> tuple[Member, ...]:
         return ()
 
@@ -646,7 +659,7 @@ class Nested(Codec[G]):
         return Group(value._encode_members())
 
     def is_void(self, value: G) -> bool:
-        return not value._encode_members()
+        return value._is_void()
 
 
 def _bind(cls: type[TypedGroup]) -> tuple[tuple[BoundParam, ...], dict[str, BoundParam]]:
