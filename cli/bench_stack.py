@@ -23,8 +23,6 @@ can do with TLS and sockets alone.  Rows give transactions/s and the ratio; the
 from __future__ import annotations
 
 import json
-import os
-import signal
 import ssl
 import subprocess
 import sys
@@ -35,6 +33,7 @@ from pathlib import Path
 import h11
 import trio
 from starwrs.cli.benchkit import Result, compare
+from starwrs.cli.launch import launch
 from starwrs.protocol import FrameWriter
 from starwrs.protocol.events import Frame
 from starwrs.protocol.header import Mechanism
@@ -45,49 +44,16 @@ COOKIE = "__Host-starwrs_session"
 
 
 class _Server:
-    """A ``starwrs serve`` subprocess."""
+    """A ``starwrs serve`` subprocess (see :mod:`starwrs.cli.launch`)."""
 
     def __init__(self, state: Path) -> None:
+        self.launched = launch(state)
         self.state = state
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "starwrs.cli",
-                "serve",
-                "--demo",
-                "--port",
-                "0",
-                "--state",
-                str(state),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + 120
-        self.url = ""
-        for line in self.process.stdout:
-            if line.startswith("starwrs: ready "):
-                self.url = line.split()[-1]
-                break
-            if time.monotonic() > deadline:
-                break
-        if not self.url:
-            self.stop()
-            raise RuntimeError("starwrs serve did not start")
-        host, port = self.url.split("//")[1].rsplit(":", 1)
-        self.host, self.port = host, int(port)
+        self.url = self.launched.url
+        self.host, self.port = self.launched.host, self.launched.port
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        self.launched.stop()
 
 
 class _Client:

@@ -9,39 +9,26 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import signal
 import ssl
-import subprocess
-import sys
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from starwrs.cli.launch import Launched, launch
 from starwrs.protocol import FrameReader, FrameWriter
 from starwrs.protocol.events import Frame
 
-STARTUP_TIMEOUT = 120
 
-
-@dataclass
 class System:
     """A running ``starwrs serve`` and what a user can learn about it."""
 
-    state: Path
-    process: subprocess.Popen[str]
-    url: str
-    output: list[str] = field(default_factory=list)
-    reader: threading.Thread | None = None
-
-    @property
-    def host(self) -> str:
-        return self.url.split("//")[1].rsplit(":", 1)[0]
-
-    @property
-    def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1])
+    def __init__(self, launched: Launched) -> None:
+        self.launched = launched
+        self.state = launched.state
+        self.process = launched.process
+        self.url = launched.url
+        self.output = launched.output
+        self.host = launched.host
+        self.port = launched.port
 
     @property
     def ca(self) -> Path:
@@ -104,17 +91,7 @@ class System:
         return status, frames_of(body)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.reader is not None:
-            self.reader.join(30)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        self.launched.stop()
 
 
 def frames_of(body: bytes) -> list[Frame]:
@@ -131,53 +108,4 @@ def frames_of(body: bytes) -> list[Frame]:
 
 def start(state: Path, *extra: str) -> System:
     """Run ``starwrs serve --demo --port 0`` and wait for its ready line."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "starwrs.cli",
-            "serve",
-            "--demo",
-            "--port",
-            "0",
-            "--state",
-            str(state),
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    output: list[str] = []
-    ready = threading.Event()
-    url: list[str] = []
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line.rstrip("\n"))
-            if line.startswith("starwrs: ready "):
-                url.append(line.split()[-1])
-                ready.set()
-        ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    if not ready.wait(STARTUP_TIMEOUT) or not url:
-        process.kill()
-        process.wait()
-        reader.join(30)
-        if process.stdout is not None:
-            process.stdout.close()
-        logs = (
-            "\n".join(
-                f"--- {p.name}\n{p.read_text()[-3000:]}"
-                for p in sorted((state / "logs").glob("*.log"))
-            )
-            if (state / "logs").exists()
-            else ""
-        )
-        raise RuntimeError("starwrs serve did not get ready:\n" + "\n".join(output) + "\n" + logs)
-    return System(state, process, url[0], output, reader)
+    return System(launch(state, *extra))

@@ -1,0 +1,110 @@
+"""Start a ``starwrs serve`` in a subprocess and wait for its ready line.
+
+For the end-to-end tests and ``starwrs bench stack|rm``, which drive a real
+deployment the way a user does.  :class:`Launched` keeps every line the supervisor
+prints (``output``), the web URL, and stops everything with SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+__all__ = ["Launched", "launch"]
+
+STARTUP_TIMEOUT = 120.0
+
+
+class Launched:
+    """A running ``starwrs serve`` subprocess."""
+
+    def __init__(self, state: Path, process: subprocess.Popen[str]) -> None:
+        self.state = state
+        self.process = process
+        self.output: list[str] = []
+        self.url = ""
+        self._ready = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line.rstrip("\n"))
+            if line.startswith("starwrs: ready "):
+                self.url = line.split()[-1]
+                self._ready.set()
+        self._ready.set()
+
+    @property
+    def host(self) -> str:
+        """The web server's host."""
+        return self.url.split("//")[1].rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        """The web server's port."""
+        return int(self.url.rsplit(":", 1)[1])
+
+    def logs(self) -> str:
+        """The tail of every service log (for failure reports)."""
+        folder = self.state / "logs"
+        if not folder.exists():
+            return ""
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
+            for p in sorted(folder.glob("*.log"))
+        )
+
+    def stop(self) -> None:
+        """SIGTERM the supervisor (it stops every service), then clean up."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._reader.join(30)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def launch(state: Path, *extra: str, timeout: float = STARTUP_TIMEOUT) -> Launched:
+    """Run ``starwrs serve --demo --port 0 --state STATE EXTRA...``; wait until ready.
+
+    Raises:
+        RuntimeError: it did not get ready in time (the message has its output and logs).
+    """
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "starwrs.cli",
+            "serve",
+            "--demo",
+            "--port",
+            "0",
+            "--state",
+            str(state),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    launched = Launched(state, process)
+    if not launched._ready.wait(timeout) or not launched.url:
+        launched.stop()
+        raise RuntimeError(
+            "starwrs serve did not get ready:\n"
+            + "\n".join(launched.output)
+            + "\n"
+            + launched.logs()
+        )
+    return launched
