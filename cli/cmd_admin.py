@@ -23,7 +23,8 @@ import trio
 from starwrs.dispatcher.channel import PeerGone, ReadTimeout, open_tls_channel
 from starwrs.dispatcher.config import Deployment
 from starwrs.dispatcher.pki import load_pki
-from starwrs.grammar import Group, Member, Message, TList, parse, serialize
+from starwrs.grammar import Member, Message, parse, serialize
+from starwrs.grammar.codecs import list_group
 from starwrs.grammar.errors import MessageError
 from starwrs.protocol import ProtocolError, Request, Response
 
@@ -45,10 +46,8 @@ def register(sub: Any) -> None:
 def build(args: argparse.Namespace) -> Message:
     """The admin request message for the parsed arguments."""
     if args.action == "apps":
-        apps = [a.strip().upper() for a in args.apps]
-        value: Any = apps[0] if len(apps) == 1 else TList(tuple(apps))
-        group = Group((Member(None, value),)) if apps else Group(())
-        return Message("UAPP", (Member("USERID", args.user), Member("APPS", group)))
+        apps = list_group([a.strip().upper() for a in args.apps])
+        return Message("UAPP", (Member("USERID", args.user), Member("APPS", apps)))
     enabled = "1" if args.action == "enable" else "0"
     return Message("UENB", (Member("USERID", args.user), Member("ENABLED", enabled)))
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from starwrs.grammar._build import EMPTY_MEMBER
+from starwrs.grammar._build import EMPTY_MEMBER, item_value
 from starwrs.grammar.model import Group, Member, Message, Seq, Tagged, TList, Value
 
 __all__ = ["Bail", "scan"]
@@ -134,7 +134,7 @@ class _Scan:
                 if d == "~":
                     if items is None:
                         items = []
-                    items.append(_item(pieces))
+                    items.append(item_value(pieces))
                     pieces = []
                     after_group = False
                     i += 2
@@ -150,20 +150,12 @@ class _Scan:
                 break
 
 
-def _item(pieces: list[Group | Tagged | str]) -> Group | Tagged | Seq | str:
-    if not pieces:
-        return ""
-    if len(pieces) == 1:
-        return pieces[0]
-    return Seq(tuple(pieces))
-
-
 def _value(
     items: list[Group | Tagged | Seq | str] | None, pieces: list[Group | Tagged | str]
 ) -> Value:
     if items is None:
-        return _item(pieces)
-    items.append(_item(pieces))
+        return item_value(pieces)
+    items.append(item_value(pieces))
     return TList(tuple(items))
 
 

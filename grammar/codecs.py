@@ -66,6 +66,7 @@ __all__ = [
     "Text",
     "Values",
     "is_empty",
+    "list_group",
 ]
 
 #: the seed's limit on every unique id ("Limit ... is 2147483647")
@@ -158,7 +159,8 @@ def _items(value: Value) -> list[str]:
     return out
 
 
-def _list_value(items: list[str]) -> Value:
+def list_group(items: list[str]) -> Group:
+    """The canonical list group: ``<>``, ``<a>`` or ``<a~b~c>``."""
     if not items:
         return Group(())
     if len(items) == 1:
@@ -334,7 +336,7 @@ class IdList(Codec[tuple[int, ...]]):
         return ids
 
     def encode(self, value: tuple[int, ...]) -> Value:
-        return _list_value([str(v) for v in value])
+        return list_group([str(v) for v in value])
 
 
 class Values(Codec[tuple[str, ...]]):
@@ -354,7 +356,7 @@ class Values(Codec[tuple[str, ...]]):
         return items
 
     def encode(self, value: tuple[str, ...]) -> Value:
-        return _list_value(list(value))
+        return list_group(list(value))
 
 
 class SortKey(NamedTuple):
@@ -384,7 +386,7 @@ class SortBy(Codec[tuple[SortKey, ...]]):
         return tuple(keys)
 
     def encode(self, value: tuple[SortKey, ...]) -> Value:
-        return _list_value([f"{key.column}{key.order}" for key in value])
+        return list_group([f"{key.column}{key.order}" for key in value])
 
 
 class Rows(Codec[tuple[tuple[str, ...], ...]]):

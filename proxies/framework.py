@@ -136,10 +136,8 @@ class Proxy:
     ) -> tuple[str | None, Message | TypedMessage]:
         try:
             text = payload.decode("utf-8")
-        except UnicodeDecodeError as err:
-            return None, error_message(None, ErrorCode.UNKNOWN_TOKEN) if err else error_message(
-                None, 0
-            )
+        except UnicodeDecodeError:
+            return None, error_message(None, ErrorCode.UNKNOWN_TOKEN)
         match = _ACRONYM.match(text)
         acronym = match.group(1) if match else None
         entry = self.handlers.get(acronym or "")

@@ -27,9 +27,10 @@ import trio
 from starwrs.dispatcher.channel import PeerGone, ReadTimeout, open_tls_channel
 from starwrs.dispatcher.config import Deployment
 from starwrs.dispatcher.pki import Pki, load_pki
-from starwrs.grammar import Group, Member, Message, TList, serialize
+from starwrs.grammar import Group, Member, Message, serialize
 from starwrs.grammar.catalogue_oe import GetUserApplications, ValidateUser
 from starwrs.grammar.catalogue_session import SetApplications, SetEnabled
+from starwrs.grammar.codecs import list_group
 from starwrs.grammar.errors import ErrorCode, StarwrsError
 from starwrs.protocol import ProtocolError, Request
 from starwrs.proxies.framework import Caller, Proxy, error_message, serve_proxy
@@ -46,12 +47,8 @@ BAD_CREDENTIALS = ErrorCode.IDS_NOT_CORRECT
 LOGON_THROTTLED = ErrorCode.LOGON_THROTTLED
 
 
-def _values(items: list[str] | frozenset[str]) -> Group:
-    ordered = sorted(items)
-    if not ordered:
-        return Group(())
-    value = ordered[0] if len(ordered) == 1 else TList(tuple(ordered))
-    return Group((Member(None, value),))
+def _values(items: frozenset[str]) -> Group:
+    return list_group(sorted(items))
 
 
 def make_oe_proxy(store: OrderEntryStore, notify: Notifier | None = None) -> Proxy:
