@@ -10,7 +10,7 @@ pieces, building the tree with the same helpers as the Lark path
 it does not like it raises :class:`Bail`, and :func:`starwrs.grammar.parse` hands the
 input to the Lark parser, which either rejects it with the normative code and
 offset or -- should the two ever disagree -- accepts it.  Differential Hypothesis
-tests (tests/grammar/test_differential.py) hold the two to the same trees on
+tests (tests/grammar/test_properties.py) hold the two to the same trees on
 generated, seed and mutated input.
 
 Escapes are removed before splitting: each ``\\x`` becomes a NUL placeholder and the
@@ -32,7 +32,7 @@ class Bail(Exception):
     """The scanner gives up; the Lark parser decides."""
 
 
-_SPLIT = re.compile(r"([<>=,~\x01])").split
+_SPLIT = re.compile(r"([<>=,~])").split
 _ESCAPE = re.compile(r"\\([\s\S])")
 _BAD_RAW = re.compile(r"[\x00\x02-\x08\x0b\x0c\x0e-\x1f]").search
 _BAD_AFTER_ESCAPES = re.compile(r"[\x02-\x08\x0b\x0c\x0e-\x1f\\]").search
@@ -41,11 +41,12 @@ _WS = " \t\r\n"
 
 
 class _Scan:
-    __slots__ = ("escapes", "max_depth", "parts")
+    __slots__ = ("escaped", "escapes", "max_depth", "parts")
 
     def __init__(self, parts: list[str], escapes: list[str], max_depth: int) -> None:
         self.parts = parts
         self.escapes = escapes
+        self.escaped = bool(escapes)
         self.max_depth = max_depth
 
     def restore(self, stripped: str) -> str:
@@ -64,13 +65,14 @@ class _Scan:
         """Read members from ``parts[i]`` (the text after ``<``) to the matching ``>``.
 
         Returns the members and the index of the text after the ``>``.  The common
-        shapes (``KEY=text`` and ``text`` followed by a separator or ``>``) take a
-        short path; everything else goes through the general value loop.
+        shapes (``KEY=text``, ``text`` and ``KEY=<group>`` followed by ``,`` or ``>``)
+        take short paths; everything else goes through the general value loop.
+        SOH separators were turned into commas by :func:`scan`.
         """
         if depth > self.max_depth:
             raise Bail
         parts = self.parts
-        escaped = bool(self.escapes)
+        escaped = self.escaped
         restore = self.restore
         members: list[Member] = []
         append = members.append
@@ -89,16 +91,16 @@ class _Scan:
                 d = parts[i + 1]
             else:
                 key = None
-            if d == "," or d == "\x01":
+            if d == ",":
                 s = t.strip(_WS)
                 append(Member(key, restore(s) if escaped else s))
                 i += 2
                 continue
             if d == ">":
                 s = t.strip(_WS)
+                if not s and key is None and not members:
+                    return (), i + 2  # ``<>``: the empty group
                 append(Member(key, restore(s) if escaped else s))
-                if len(members) == 1 and members[0] == EMPTY_MEMBER:
-                    return (), i + 2
                 return tuple(members), i + 2
             # general value: groups, tags, glued pieces, ~ lists, glued next members
             items: list[Group | Tagged | Seq | str] | None = None
@@ -111,9 +113,13 @@ class _Scan:
                 if d == "<":
                     group_members, i = self.members(i + 2, depth + 1)
                     group = Group(group_members)
-                    pieces.append(Tagged(s, group) if s else group)
                     t = parts[i]
                     d = parts[i + 1]  # IndexError past the end: Bail via scan()
+                    if not s and d == "," and items is None and not pieces and not t.strip(_WS):
+                        append(Member(key, group))  # the usual ``KEY=<...>,``
+                        i += 2
+                        break
+                    pieces.append(Tagged(s, group) if s else group)
                     after_group = True
                     continue
                 if d == "=":
@@ -146,7 +152,7 @@ class _Scan:
                     if len(members) == 1 and members[0] == EMPTY_MEMBER:
                         return (), i + 2
                     return tuple(members), i + 2
-                i += 2  # ',' or SOH: the next member
+                i += 2  # ',': the next member
                 break
 
 
@@ -174,6 +180,8 @@ def scan(text: str, max_depth: int) -> Message:
         escapes.reverse()  # popped from the end, in document order
     elif _BAD_RAW(text):
         raise Bail
+    if "\x01" in text:
+        text = text.replace("\x01", ",")  # the two separators mean the same
     parts = _SPLIT(text)
     if len(parts) < 3 or parts[1] != "<":
         raise Bail

@@ -39,7 +39,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Generic, Literal, NamedTuple, TypeVar
+from typing import ClassVar, Generic, Literal, NamedTuple, TypeVar
 
 from starwrs.grammar.errors import ErrorCode
 from starwrs.grammar.model import Group, Member, Seq, Tagged, TList, Value
@@ -47,6 +47,7 @@ from starwrs.grammar.vocab import ScheduleKind
 
 __all__ = [
     "MAX_ID",
+    "NO_CTX",
     "Bad",
     "Choice",
     "Codec",
@@ -75,12 +76,10 @@ MAX_ID = 2147483647
 T = TypeVar("T")
 E = TypeVar("E", bound=Enum)
 
-_EMPTY_GROUP = Group(())
-
 
 def is_empty(value: Value) -> bool:
     """True for a value that is present but carries nothing: ``K=`` or ``K=<>``."""
-    return value == "" or value == _EMPTY_GROUP
+    return value == "" or (type(value) is Group and not value.members)
 
 
 class Bad(Exception):
@@ -111,10 +110,19 @@ class Ctx(NamedTuple):
     key: str
 
 
+#: the context handed to codecs that are not :attr:`Codec.contextual`
+NO_CTX = Ctx("", "")
+
+
 class Codec(Generic[T]):
     """Base class: decode a non-empty wire value, encode a typed value canonically."""
 
     __slots__ = ()
+
+    #: True for a codec that reads its *ctx* (a nested typed group names its keys
+    #: after it); every other codec is handed :data:`NO_CTX`, which saves building
+    #: a context per value on the hot path.
+    contextual: ClassVar[bool] = False
 
     def decode(self, value: Value, ctx: Ctx) -> T:  # pragma: no cover - abstract
         """Return the typed value of *value*, or raise :class:`Bad`."""
@@ -137,26 +145,43 @@ def _text(value: Value) -> str:
 
 def _items(value: Value) -> list[str]:
     """Flatten ``a``, ``a~b``, ``<a~b>``, ``<a,b>`` (SOH too) into item texts."""
-    if isinstance(value, str):
+    if type(value) is str:
         return [value]
-    if isinstance(value, TList):
-        parts: list[Value] = list(value.items)
-    elif isinstance(value, Group):
-        parts = []
-        for member in value.members:
-            if member.key is not None:
-                raise Bad(f"list items have no keys (found {member.key!r})")
-            parts.extend(member.value.items if isinstance(member.value, TList) else [member.value])
+    parts: tuple[Value, ...] | list[Value]
+    if type(value) is TList:
+        parts = value.items
+    elif type(value) is Group:
+        members = value.members
+        if len(members) == 1 and members[0].key is None:  # the usual <a~b~c>
+            inner = members[0].value
+            parts = inner.items if type(inner) is TList else (inner,)
+        else:
+            parts = []
+            for member in members:
+                if member.key is not None:
+                    raise Bad(f"list items have no keys (found {member.key!r})")
+                inner = member.value
+                parts.extend(inner.items if type(inner) is TList else (inner,))
     else:
         raise Bad("must be a list such as <a~b~c>")
     out: list[str] = []
     for part in parts:
-        if not isinstance(part, str):
+        if type(part) is not str:
             raise Bad("list items must be plain text")
-        if part == "":
+        if not part:
             raise Bad("list has an empty item")
         out.append(part)
     return out
+
+
+def _id(text: str) -> int:
+    """An id's value, or :class:`Bad` (``bad_id``) when it is not 0..MAX_ID."""
+    if not (text.isdigit() and text.isascii()) or len(text) > 10:
+        raise Bad(f"must be an id from 0 to {MAX_ID} (got {text[:40]!r})", bad_id=True)
+    number = int(text)
+    if number > MAX_ID:
+        raise Bad(f"must be an id from 0 to {MAX_ID} (got {text[:40]!r})", bad_id=True)
+    return number
 
 
 def list_group(items: list[str]) -> Group:
@@ -208,16 +233,10 @@ class Id(Codec[int]):
     __slots__ = ()
 
     def decode(self, value: Value, ctx: Ctx) -> int:
-        text = _text(value)
-        if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > MAX_ID:
-            raise Bad(f"must be an id from 0 to {MAX_ID} (got {text[:40]!r})", bad_id=True)
-        return int(text)
+        return _id(_text(value))
 
     def encode(self, value: int) -> Value:
         return str(value)
-
-
-_ID = Id()
 
 
 class Int(Codec[int]):
@@ -296,16 +315,33 @@ class Stamp(Codec[datetime]):
         self.regex = re.compile(self._LAYOUTS[layout], re.ASCII)
 
     def decode(self, value: Value, ctx: Ctx) -> datetime:
-        return self.parse(_text(value))
+        text = _text(value)
+        return self.parse12(text) if self.layout == "YYYYMMDDhhmm" else self.parse(text)
 
     def parse(self, text: str) -> datetime:
         """Parse *text* in this layout or raise :class:`Bad`."""
         match = self.regex.fullmatch(text)
         if match is None:
             raise Bad(f"must be a date/time {self.layout} (got {text[:40]!r})")
-        year, month, day, hour, minute = (int(g) for g in match.groups())
+        year, month, day, hour, minute = map(int, match.groups())
         try:
             return datetime(year, month, day, hour, minute)
+        except ValueError:
+            raise Bad(f"is not a real date/time (got {text!r})") from None
+
+    @staticmethod
+    def parse12(text: str) -> datetime:
+        """Parse ``YYYYMMDDhhmm`` (the schedule's layout) or raise :class:`Bad`.
+
+        The same rule as ``Stamp("YYYYMMDDhhmm").parse``, without the regex: every
+        scheduled report request carries two of these.
+        """
+        if len(text) != 12 or not (text.isdigit() and text.isascii()):
+            raise Bad(f"must be a date/time YYYYMMDDhhmm (got {text[:40]!r})")
+        try:
+            return datetime(
+                int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:])
+            )
         except ValueError:
             raise Bad(f"is not a real date/time (got {text!r})") from None
 
@@ -329,8 +365,14 @@ class IdList(Codec[tuple[int, ...]]):
         self.max_len = max_len
 
     def decode(self, value: Value, ctx: Ctx) -> tuple[int, ...]:
-        decode_id = _ID.decode
-        ids = tuple([decode_id(item, ctx) for item in _items(value)])
+        items = _items(value)
+        joined = "".join(items)
+        if joined.isdigit() and joined.isascii() and max(map(len, items)) <= 10:
+            ids = tuple(map(int, items))  # all digits: only the range is left to check
+            if max(ids) > MAX_ID:
+                ids = tuple([_id(item) for item in items])  # names the first bad one
+        else:
+            ids = tuple([_id(item) for item in items])
         if self.max_len is not None and len("~".join(map(str, ids))) > self.max_len:
             raise Bad(f"is longer than Char ({self.max_len})")
         return ids
@@ -471,28 +513,33 @@ class ScheduleCodec(Codec[Schedule]):
         ranges = self._pairs(members)
         if kind is ScheduleKind.ADHOC and not ranges:
             raise Bad("an ad hoc schedule needs START/END pairs", ErrorCode.START_DATE_NULL)
-        ordered = sorted(ranges)
-        for before, after in itertools.pairwise(ordered):
-            if after.start < before.end:
-                raise Bad("START/END pairs overlap")
+        if len(ranges) > 1:
+            for before, after in itertools.pairwise(sorted(ranges)):
+                if after.start < before.end:
+                    raise Bad("START/END pairs overlap")
         return Schedule(kind, tuple(ranges))
 
     def _pairs(self, members: tuple[Member, ...]) -> list[DateRange]:
         ranges: list[DateRange] = []
         start: datetime | None = None
         for member in members:
-            key = (member.key or "").strip().upper()
-            if key not in ("START", "END"):
-                shown = member.key if member.key is not None else "a member without a key"
-                raise Bad(
-                    f"only START and END belong in a schedule (found {shown})",
-                    ErrorCode.UNKNOWN_TOKEN,
-                )
-            code = ErrorCode.START_DATE_NULL if key == "START" else ErrorCode.END_DATE_NULL
-            if is_empty(member.value):
-                raise Bad(f"{key} has no date", code)
+            key = member.key
+            if key != "START" and key != "END":  # the usual spelling, else normalise
+                key = (key or "").strip().upper()
+                if key not in ("START", "END"):
+                    shown = member.key if member.key is not None else "a member without a key"
+                    raise Bad(
+                        f"only START and END belong in a schedule (found {shown})",
+                        ErrorCode.UNKNOWN_TOKEN,
+                    )
+            value = member.value
+            if type(value) is not str or not value:
+                code = ErrorCode.START_DATE_NULL if key == "START" else ErrorCode.END_DATE_NULL
+                if is_empty(value):
+                    raise Bad(f"{key} has no date", code)
+                raise Bad(f"{key} must be plain text, not a bracketed or listed value")
             try:
-                stamp = _STAMP12.decode(member.value, Ctx("", key))
+                stamp = Stamp.parse12(value)
             except Bad as bad:
                 raise Bad(f"{key} {bad.reason}") from None
             if key == "START":

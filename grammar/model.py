@@ -44,7 +44,7 @@ class Group:
     def __init__(self, members: tuple[Member, ...]) -> None:
         # Frozen dataclasses assign through object.__setattr__, which costs a third
         # of the fast scanner's time on a seed ARD; the slot descriptor's own
-        # setter does the same thing without the lookup (see _fast_init below).
+        # setter does the same thing without the lookup (the _SET_* names below).
         _SET_GROUP_MEMBERS(self, members)
 
     def get(self, key: str, default: Value | None = None) -> Value | None:
@@ -55,26 +55,36 @@ class Group:
         return default
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Tagged:
     """Text glued to a group: ``SCHEDULE=A<START=...>`` has tag ``A``."""
 
     tag: str
     group: Group
 
+    def __init__(self, tag: str, group: Group) -> None:
+        _SET_TAGGED_TAG(self, tag)  # see Group.__init__
+        _SET_TAGGED_GROUP(self, group)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Seq:
     """Glued pieces with no separator between them (``<a,b><c,d>``)."""
 
     parts: tuple[Group | Tagged | str, ...]
 
+    def __init__(self, parts: tuple[Group | Tagged | str, ...]) -> None:
+        _SET_SEQ_PARTS(self, parts)  # see Group.__init__
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class TList:
     """A ``~``-separated list (``54~55~67``)."""
 
     items: tuple[Scalar, ...]
+
+    def __init__(self, items: tuple[Scalar, ...]) -> None:
+        _SET_TLIST_ITEMS(self, items)  # see Group.__init__
 
 
 Scalar: TypeAlias = "str | Group | Tagged | Seq"
@@ -98,6 +108,10 @@ class Member:
 _SET_GROUP_MEMBERS = Group.__dict__["members"].__set__
 _SET_MEMBER_KEY = Member.__dict__["key"].__set__
 _SET_MEMBER_VALUE = Member.__dict__["value"].__set__
+_SET_TAGGED_TAG = Tagged.__dict__["tag"].__set__
+_SET_TAGGED_GROUP = Tagged.__dict__["group"].__set__
+_SET_SEQ_PARTS = Seq.__dict__["parts"].__set__
+_SET_TLIST_ITEMS = TList.__dict__["items"].__set__
 
 
 @dataclass(frozen=True, slots=True)

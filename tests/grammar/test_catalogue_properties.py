@@ -18,9 +18,11 @@ from starwrs.grammar import (
     Value,
     parse,
     serialize,
+    typed,
 )
-from starwrs.grammar.catalogue import entries, validate
+from starwrs.grammar.catalogue import entries, resolve, validate
 from starwrs.grammar.catalogue_picklist import GetPickListAck
+from starwrs.grammar.codecs import Bad
 from starwrs.grammar.errors import ErrorCode
 from starwrs.grammar.strategies import messages
 from starwrs.grammar.typed import TypedMessage
@@ -190,7 +192,23 @@ def mutated(draw: st.DrawFn) -> tuple[str | None, Message]:
     return use_service, message
 
 
+def _one_pass_agrees(service: str | None, message: Message) -> None:
+    """The one-pass reader accepts only what the ordered passes accept, identically."""
+    try:
+        cls = resolve(message, service)
+        members = cls._unwrap(message.members, cls.label())
+    except MessageError:
+        return
+    label = cls.label()
+    try:
+        fast = typed._decode_one_pass(cls, members, label, "", None)
+    except (Bad, MessageError, typed._GiveUp):
+        return
+    assert typed._decode_ordered(cls, members, label, "", None) == fast
+
+
 def _check(service: str | None, message: Message) -> None:
+    _one_pass_agrees(service, message)
     failure: MessageError | None = None
     try:
         typed = validate(message, service)

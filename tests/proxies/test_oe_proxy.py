@@ -125,6 +125,7 @@ async def test_clients_without_a_deployment_certificate_are_refused(oe, tmp_path
     deployment, _, _ = oe
     other = ensure_pki(tmp_path / "other")
     address = deployment.proxies["OE"]
+
     async def attempt() -> None:
         channel = await open_tls_channel(
             address.host,
