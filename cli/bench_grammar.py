@@ -11,6 +11,10 @@ rows:
 * ``parse <MSG> (lark)``    -- the normative Lark LALR parser, against the scanner
   (shows where the ceiling was and why the scanner exists);
 * ``parse+validate <MSG> vs msgpack`` -- against ``msgpack.unpackb``;
+* ``parse+validate <MSG> (pure Python)`` -- the same in a child process with
+  ``STARWRS_PURE=1`` (the grammar modules from source, not Cython-compiled),
+  against the row above: what compiling the hot modules buys.  Only when this
+  process runs them compiled (:func:`starwrs.grammar._speedups.status`);
 * ``memory growth``         -- resident-set growth (KiB) after many parses against
   the growth after as many ``json.loads``; flat means no leak and no cache.
 """
@@ -18,18 +22,21 @@ rows:
 from __future__ import annotations
 
 import json
+import os
 import resource
+import subprocess
+import sys
 from collections.abc import Callable
 from functools import partial
 
 import msgpack
 from starwrs.cli.benchkit import Result, compare, rate
-from starwrs.grammar import parse
+from starwrs.grammar import _speedups, parse
 from starwrs.grammar.jsonform import to_json
 from starwrs.grammar.parser import parse_lark
 from starwrs.grammar.seed import seed_text
 
-__all__ = ["run"]
+__all__ = ["context", "pure_child", "run"]
 
 
 def _validator() -> Callable[[str], object]:
@@ -39,6 +46,33 @@ def _validator() -> Callable[[str], object]:
         return validate(parse(text))
 
     return parse_and_validate
+
+
+def context() -> str:
+    """One line saying which grammar modules run compiled (printed above the table)."""
+    forms = _speedups.status()
+    compiled = [name for name, form in forms.items() if form == "compiled"]
+    if len(compiled) == len(forms):
+        return f"grammar: {len(forms)} hot modules Cython-compiled"
+    reasons = sorted({form for form in forms.values() if form != "compiled"})
+    return f"grammar: {len(compiled)}/{len(forms)} hot modules compiled ({'; '.join(reasons)})"
+
+
+def pure_child(name: str, seconds: float) -> None:
+    """In a ``STARWRS_PURE=1`` child: print parse+validate msg/s of seed *name*."""
+    check = _validator()
+    print(rate(partial(check, seed_text(name)), seconds=seconds))
+
+
+def _pure_rate(name: str, seconds: float) -> float | None:
+    if any(form != "compiled" for form in _speedups.status().values()):
+        return None  # this process already runs pure Python: the main rows say it
+    code = f"from starwrs.cli.bench_grammar import pure_child; pure_child({name!r}, {seconds!r})"
+    env = dict(os.environ, STARWRS_PURE="1")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip())
 
 
 def _maxrss_kib() -> int:
@@ -72,6 +106,17 @@ def run(quick: bool = False) -> list[Result]:
                 msgpack_rate,
             ),
         ]
+        pure = _pure_rate(name, seconds)
+        if pure is not None:
+            results.append(
+                compare(
+                    f"parse+validate {acronym} (pure Python)",
+                    pure,
+                    "msg/s",
+                    f"parse+validate {acronym}",
+                    full,
+                )
+            )
     # Memory: parse the ARD many times; the process must not grow.
     text = seed_text("07_ard.txt")
     as_json = json.dumps(to_json(parse(text)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import sys
 from typing import Any
 
 from starwrs.cli.benchkit import Result
@@ -33,12 +34,20 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the named benchmark and print its results."""
     module_name, func_name = BENCHES[args.name].split(":")
-    func = getattr(importlib.import_module(module_name), func_name)
-    results: list[Result] = func(quick=args.quick)
+    module = importlib.import_module(module_name)
+    results: list[Result] = getattr(module, func_name)(quick=args.quick)
+    # a bench module may say what it ran on (``context()``): above the table, or on
+    # stderr beside the JSON lines
+    context = getattr(module, "context", None)
+    note = context() if context is not None else None
     if args.json:
+        if note:
+            print(note, file=sys.stderr)
         for result in results:
             print(json.dumps(result.to_json()), flush=True)
         return 0
+    if note:
+        print(note)
     print(
         f"{'name':<34} {'value':>14} {'unit':<10} {'baseline':<26} {'base value':>14} {'ratio':>7}"
     )

@@ -8,6 +8,11 @@
 'GRTL<PRODUCT=V,DATATYPE=R,DATA CAT=P,IO=O>'
 """
 
+# ruff: noqa: E402 -- the guard must run before any compiled module can be imported
+from starwrs.grammar import _speedups
+
+_speedups.install(__path__)
+
 from starwrs.grammar.errors import ErrorCode, MessageError, StarwrsError
 from starwrs.grammar.model import Group, Member, Message, Seq, Tagged, TList, Value
 from starwrs.grammar.parser import parse
