@@ -348,6 +348,8 @@ class TypedGroup:
     _CONDITIONS: ClassVar[tuple[BoundParam, ...]] = ()
     #: field name -> default, what a condition sees for an absent parameter
     _DEFAULTS: ClassVar[dict[str, Any]] = {}
+    #: every dataclass field: (name, its slot's setter, its default or _NO_DEFAULT)
+    _FIELDS: ClassVar[tuple[tuple[str, Callable[[Any, Any], None], Any], ...]] = ()
     #: the field names of the required parameters
     _REQUIRED: ClassVar[frozenset[str]] = frozenset()
     #: the class overrides :meth:`_decode_extras` (so it runs even with no extras)
@@ -573,8 +575,7 @@ def _decode_one_pass(
                 _check_required_if(bound, values, bound.name in raw, label, prefix)
     if extras is not None or cls._HAS_EXTRAS_HOOK:
         kwargs.update(cls._decode_extras(tuple(extras or ()), kwargs, label, prefix))
-    factory: Callable[..., T] = cls
-    instance = factory(**kwargs)
+    instance = _instantiate(cls, kwargs)
     instance.check()
     return instance
 
@@ -649,8 +650,7 @@ def _decode_ordered(
                 _check_required_if(bound, values, bound.name in raw, label, prefix)
     if extras is not None or cls._HAS_EXTRAS_HOOK:
         kwargs.update(cls._decode_extras(tuple(extras or ()), kwargs, label, prefix))
-    factory: Callable[..., T] = cls
-    instance = factory(**kwargs)
+    instance = _instantiate(cls, kwargs)
     try:
         instance.check()
     except MessageError as err:
@@ -658,6 +658,35 @@ def _decode_ordered(
             err.code, f"{label}: {prefix}{err.message}", key=f"{prefix}{err.key or ''}"
         ) from None
     return instance
+
+
+def _instantiate(cls: type[T], kwargs: dict[str, Any]) -> T:
+    """``cls(**kwargs)``, setting the slots directly (the decoders' constructor).
+
+    The same as the dataclass ``__init__`` for the arguments the decoders pass --
+    every field either given or defaulted -- without a keyword-argument call of up
+    to 40 names; anything else goes to the real ``__init__`` to be refused there.
+    """
+    instance = _new_object(cls)
+    given = 0
+    for name, setter, default in cls._FIELDS:
+        if name in kwargs:
+            setter(instance, kwargs[name])
+            given += 1
+        elif default is _NO_DEFAULT:
+            break
+        else:
+            setter(instance, default)
+    else:
+        if given == len(kwargs):
+            return instance
+    factory: Callable[..., T] = cls
+    return factory(**kwargs)
+
+
+_new_object = object.__new__
+#: a field without a default (see :attr:`TypedGroup._FIELDS`)
+_NO_DEFAULT: Any = object()
 
 
 def _error(code: ErrorCode, label: str, key: str, reason: str) -> MessageError:
@@ -847,6 +876,19 @@ def _bind(cls: type[TypedGroup]) -> tuple[tuple[BoundParam, ...], dict[str, Boun
     return tuple(bound_params), index
 
 
+def _field_setters(cls: type[TypedGroup]) -> list[tuple[str, Callable[[Any, Any], None], Any]]:
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__}: typed groups check in check(), not __post_init__")
+    out = []
+    for fld in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if fld.default_factory is not dataclasses.MISSING or not fld.init:
+            raise TypeError(f"{cls.__name__}.{fld.name}: typed fields take plain defaults")
+        default = _NO_DEFAULT if fld.default is dataclasses.MISSING else fld.default
+        slot = next(vars(k)[fld.name] for k in cls.__mro__ if fld.name in vars(k))
+        out.append((fld.name, slot.__set__, default))
+    return out
+
+
 @dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(param,))
 def typed(cls: C) -> C:
     """Make *cls* a frozen, slotted, keyword-only dataclass and bind its parameters.
@@ -865,6 +907,7 @@ def typed(cls: C) -> C:
     new._CONDITIONS = tuple(b for b in params if b.spec.required_if)
     new._DEFAULTS = {b.name: b.default for b in params}
     new._REQUIRED = frozenset(b.name for b in params if b.required)
+    new._FIELDS = tuple(_field_setters(new))
     hook_owner = next(k for k in new.__mro__ if "_decode_extras" in vars(k))
     new._HAS_EXTRAS_HOOK = hook_owner is not TypedGroup
     return new
