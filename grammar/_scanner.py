@@ -3,15 +3,15 @@
 Theory of operation
 -------------------
 Lark's LALR parser is the definition of the syntax but costs about a millisecond for
-a seed-sized ARD; the Report Manager parses every request.  This scanner splits the
-input once at the structural characters with one C-level ``re.split`` and walks the
-pieces, building the tree with the same helpers as the Lark path
-(:mod:`starwrs.grammar._build`).  It never reports an error itself: at the first thing
-it does not like it raises :class:`Bail`, and :func:`starwrs.grammar.parse` hands the
-input to the Lark parser, which either rejects it with the normative code and
-offset or -- should the two ever disagree -- accepts it.  Differential Hypothesis
-tests (tests/grammar/test_properties.py) hold the two to the same trees on
-generated, seed and mutated input.
+a seed-sized ARD; the Report Manager parses every request. This scanner splits the
+input once at the structural characters (:func:`_split`: C-level byte translation
+for ASCII, ``re.split`` otherwise) and walks the pieces, building the tree with the
+same helpers as the Lark path (:mod:`starwrs.grammar._build`). It never reports an
+error itself: at the first thing it does not like it raises :class:`Bail`, and
+:func:`starwrs.grammar.parse` hands the input to the Lark parser, which either
+rejects it with the normative code and offset or -- should the two ever disagree --
+accepts it. Differential Hypothesis tests (tests/grammar/test_properties.py) hold
+the two to the same trees on generated, seed and mutated input.
 
 Escapes are removed before splitting: each ``\\x`` becomes a NUL placeholder and the
 escaped characters are put back, in order, as text pieces are read.  A raw NUL is
@@ -41,10 +41,11 @@ _WS = " \t\r\n"
 
 
 class _Scan:
-    __slots__ = ("escaped", "escapes", "max_depth", "parts")
+    __slots__ = ("delims", "escaped", "escapes", "max_depth", "texts")
 
-    def __init__(self, parts: list[str], escapes: list[str], max_depth: int) -> None:
-        self.parts = parts
+    def __init__(self, texts: list[str], delims: str, escapes: list[str], max_depth: int) -> None:
+        self.texts = texts
+        self.delims = delims
         self.escapes = escapes
         self.escaped = bool(escapes)
         self.max_depth = max_depth
@@ -62,7 +63,7 @@ class _Scan:
         return "".join(out)
 
     def members(self, i: int, depth: int) -> tuple[tuple[Member, ...], int]:
-        """Read members from ``parts[i]`` (the text after ``<``) to the matching ``>``.
+        """Read members from ``texts[i]`` (the text after ``<``) to the matching ``>``.
 
         Returns the members and the index of the text after the ``>``.  The common
         shapes (``KEY=text``, ``text`` and ``KEY=<group>`` followed by ``,`` or ``>``)
@@ -71,37 +72,38 @@ class _Scan:
         """
         if depth > self.max_depth:
             raise Bail
-        parts = self.parts
+        texts = self.texts
+        delims = self.delims
         escaped = self.escaped
         restore = self.restore
         members: list[Member] = []
         append = members.append
         key: str | None
         while True:
-            t = parts[i]
-            d = parts[i + 1]
+            t = texts[i]
+            d = delims[i]
             if d == "=":
                 key = t.strip(_WS)
                 if escaped:
                     key = restore(key)
                 if not key:
                     raise Bail
-                i += 2
-                t = parts[i]
-                d = parts[i + 1]
+                i += 1
+                t = texts[i]
+                d = delims[i]
             else:
                 key = None
             if d == ",":
                 s = t.strip(_WS)
                 append(Member(key, restore(s) if escaped else s))
-                i += 2
+                i += 1
                 continue
             if d == ">":
                 s = t.strip(_WS)
                 if not s and key is None and not members:
-                    return (), i + 2  # ``<>``: the empty group
+                    return (), i + 1  # ``<>``: the empty group
                 append(Member(key, restore(s) if escaped else s))
-                return tuple(members), i + 2
+                return tuple(members), i + 1
             # general value: groups, tags, glued pieces, ~ lists, glued next members
             items: list[Group | Tagged | Seq | str] | None = None
             pieces: list[Group | Tagged | str] = []
@@ -111,13 +113,13 @@ class _Scan:
                 if escaped:
                     s = restore(s)
                 if d == "<":
-                    group_members, i = self.members(i + 2, depth + 1)
+                    group_members, i = self.members(i + 1, depth + 1)
                     group = Group(group_members)
-                    t = parts[i]
-                    d = parts[i + 1]  # IndexError past the end: Bail via scan()
+                    t = texts[i]
+                    d = delims[i]  # IndexError past the end: Bail via scan()
                     if not s and d == "," and items is None and not pieces and not t.strip(_WS):
                         append(Member(key, group))  # the usual ``KEY=<...>,``
-                        i += 2
+                        i += 1
                         break
                     pieces.append(Tagged(s, group) if s else group)
                     after_group = True
@@ -131,9 +133,9 @@ class _Scan:
                     items = None
                     pieces = []
                     after_group = False
-                    i += 2
-                    t = parts[i]
-                    d = parts[i + 1]
+                    i += 1
+                    t = texts[i]
+                    d = delims[i]
                     continue
                 if s:
                     pieces.append(s)
@@ -143,16 +145,16 @@ class _Scan:
                     items.append(item_value(pieces))
                     pieces = []
                     after_group = False
-                    i += 2
-                    t = parts[i]
-                    d = parts[i + 1]
+                    i += 1
+                    t = texts[i]
+                    d = delims[i]
                     continue
                 append(Member(key, _value(items, pieces)))
                 if d == ">":
                     if len(members) == 1 and members[0] == EMPTY_MEMBER:
-                        return (), i + 2
-                    return tuple(members), i + 2
-                i += 2  # ',': the next member
+                        return (), i + 1
+                    return tuple(members), i + 1
+                i += 1  # ',': the next member
                 break
 
 
@@ -178,24 +180,46 @@ def scan(text: str, max_depth: int) -> Message:
         if text.count("\x00") != len(escapes) or _BAD_AFTER_ESCAPES(text):
             raise Bail
         escapes.reverse()  # popped from the end, in document order
-    elif _BAD_RAW(text):
+    elif not text.isprintable() and _BAD_RAW(text):  # printable: no control chars
         raise Bail
     if "\x01" in text:
         text = text.replace("\x01", ",")  # the two separators mean the same
-    parts = _SPLIT(text)
-    if len(parts) < 3 or parts[1] != "<":
+    texts, delims = _split(text)
+    if not delims or delims[0] != "<":
         raise Bail
-    acronym: str | None = parts[0].strip(_WS)
+    acronym: str | None = texts[0].strip(_WS)
     if acronym:
         if _ACRONYM(acronym) is None:
             raise Bail
     else:
         acronym = None
-    scanner = _Scan(parts, escapes, max_depth)
+    scanner = _Scan(texts, delims, escapes, max_depth)
     try:
-        members, end = scanner.members(2, 1)
+        members, end = scanner.members(1, 1)
     except (IndexError, RecursionError) as err:
         raise Bail from err
-    if end != len(parts) - 1 or parts[end].strip(_WS):
+    if end != len(texts) - 1 or texts[end].strip(_WS):
         raise Bail
     return Message(acronym, members)
+
+
+def _split(text: str) -> tuple[list[str], str]:
+    """Split *text* at ``< > = , ~``: the text pieces, and the delimiters in order.
+
+    ``texts[i]`` is the text before ``delims[i]``; the last text follows the last
+    delimiter.  ASCII input (nearly every message) is split by two C-level byte
+    translations, four times faster than the regular expression that splits
+    anything else.  ``\x02`` marks a delimiter: the callers have already refused it
+    as input.
+    """
+    if text.isascii():
+        raw = text.encode("ascii")
+        texts = raw.translate(_DELIM_TO_MARK).decode("ascii").split("\x02")
+        return texts, raw.translate(None, _NOT_DELIM).decode("ascii")
+    parts = _SPLIT(text)
+    return parts[0::2], "".join(parts[1::2])
+
+
+_DELIMS = b"<>=,~"
+_DELIM_TO_MARK = bytes.maketrans(_DELIMS, b"\x02" * len(_DELIMS))
+_NOT_DELIM = bytes(c for c in range(256) if c not in _DELIMS)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 from starwrs.grammar import Message, MessageError, parse, serialize
 from starwrs.grammar._lark import GRAMMAR
-from starwrs.grammar._scanner import Bail, scan
+from starwrs.grammar._scanner import Bail, _split, scan
 from starwrs.grammar._text import TEXT_PATTERN
 from starwrs.grammar.jsonform import dumps, from_json, to_json
 from starwrs.grammar.parser import parse_lark
@@ -158,3 +158,11 @@ def test_text_terminal_matches_the_documented_pattern(text: str) -> None:
 def test_scanner_never_raises_anything_but_bail(text: str) -> None:
     with contextlib.suppress(Bail):
         scan(f"A<V={text}>", 64)
+
+
+@given(st.text(alphabet=st.one_of(st.sampled_from("<>=,~ a\x7f"), st.characters()), max_size=40))
+@example("A<B=c,d~e>")  # ASCII: the byte-translation split
+@example("A<B=\u00e9,d~e>")  # not ASCII: the regular-expression split
+def test_both_splits_cut_at_the_same_delimiters(text: str) -> None:
+    parts = re.split(r"([<>=,~])", text)
+    assert _split(text) == (parts[0::2], "".join(parts[1::2]))
