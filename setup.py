@@ -7,24 +7,24 @@ that cannot compile them (no C compiler, ``STARWRS_PURE=1`` set) installs the sa
 package without them, and the pure-Python modules run instead: slower, identical.
 
 Beside the compiled modules the build writes ``_speedups.json``, the SHA-256 of
-each source it compiled.  At import, :mod:`starwrs.grammar._speedups` loads a
+each source it compiled (the ``.py`` and its optional ``.pxd`` of Cython type
+declarations).  At import, :mod:`starwrs.grammar._speedups` loads a
 compiled module only while its source still has that hash, so an edited checkout
 never runs stale compiled code (``pip install -e .`` again to rebuild).
 """
 
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
-#: the grammar modules compiled, in dependency order
-HOT = ("model", "_build", "_scanner", "codecs", "typed")
 
 
 def _extensions() -> list[Extension]:
@@ -38,9 +38,44 @@ def _extensions() -> list[Extension]:
     return cythonize(  # type: ignore[no-any-return]
         modules,
         build_dir="build/cython",
+        include_path=[_stage_declarations()],
         compiler_directives={"language_level": 3, "binding": True},
         quiet=True,
     )
+
+
+def _load_speedups() -> Any:
+    """grammar/_speedups.py, loaded by path (the package is not importable yet)."""
+    path = ROOT / "grammar" / "_speedups.py"
+    spec = importlib.util.spec_from_file_location("_starwrs_speedups", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _stage_declarations() -> str:
+    """Put the ``grammar/*.pxd`` type declarations where Cython looks for them.
+
+    Cython finds the augmenting ``.pxd`` of ``starwrs.grammar.X`` as
+    ``starwrs/grammar/X.pxd`` on its include path; the repository keeps it beside
+    ``grammar/X.py`` (the top-level folders *are* the package, see pyproject.toml).
+    """
+    stage = ROOT / "build" / "cython" / "include"
+    target = stage / "starwrs" / "grammar"
+    target.mkdir(parents=True, exist_ok=True)
+    for old in target.glob("*.pxd"):
+        old.unlink()
+    for declaration in (ROOT / "grammar").glob("*.pxd"):
+        (target / declaration.name).write_bytes(declaration.read_bytes())
+    return str(stage)
+
+
+#: which modules to compile and how their sources are hashed: one definition,
+#: shared with the import-time guard
+SPEEDUPS = _load_speedups()
+HOT: tuple[str, ...] = SPEEDUPS.HOT
 
 
 class OptionalBuildExt(build_ext):
@@ -61,8 +96,7 @@ class OptionalBuildExt(build_ext):
             print(f"starwrs: {ext.name} not compiled ({err}); using pure Python")
             return
         name = ext.name.rsplit(".", 1)[1]
-        source = ROOT / "grammar" / f"{name}.py"
-        self.built[name] = hashlib.sha256(source.read_bytes()).hexdigest()
+        self.built[name] = SPEEDUPS.source_digest(ROOT / "grammar", name)
 
     def _write_manifest(self) -> None:
         if not self.extensions:

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The fast path: a hand-written scanner that accepts exactly what the grammar does.
 
 Theory of operation
@@ -25,7 +26,7 @@ import re
 from starwrs.grammar._build import EMPTY_MEMBER, item_value
 from starwrs.grammar.model import Group, Member, Message, Seq, Tagged, TList, Value
 
-__all__ = ["Bail", "scan"]
+__all__ = ["DEEPEST", "Bail", "scan"]
 
 
 class Bail(Exception):
@@ -38,6 +39,11 @@ _BAD_RAW = re.compile(r"[\x00\x02-\x08\x0b\x0c\x0e-\x1f]").search
 _BAD_AFTER_ESCAPES = re.compile(r"[\x02-\x08\x0b\x0c\x0e-\x1f\\]").search
 _ACRONYM = re.compile(r"[A-Za-z]{1,4}").fullmatch
 _WS = " \t\r\n"
+#: the deepest nesting any parse may be asked to accept: building (Lark path),
+#: comparing, hashing and serializing a tree recurse three to five interpreter
+#: levels per bracket level, and the compiled scanner recurses in C with no
+#: interpreter depth check
+DEEPEST = 100
 
 
 class _Scan:
@@ -193,7 +199,7 @@ def scan(text: str, max_depth: int) -> Message:
             raise Bail
     else:
         acronym = None
-    scanner = _Scan(texts, delims, escapes, max_depth)
+    scanner = _Scan(texts, delims, escapes, min(max_depth, DEEPEST))
     try:
         members, end = scanner.members(1, 1)
     except (IndexError, RecursionError) as err:

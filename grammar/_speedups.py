@@ -13,7 +13,8 @@ system that loads the ``.py`` source instead.  A compiled module is used only wh
 
 * ``STARWRS_PURE`` is not set (set it to any non-empty value to run pure Python),
 * the manifest names it, and
-* its source file still has the hash the manifest recorded.
+* its source file (and its ``.pxd`` type declarations, if any) still has the hash
+  the manifest recorded.
 
 Either form behaves the same (the whole test suite runs on both); the compiled
 one parses and validates about a quarter faster.  :func:`status` tells which form
@@ -33,15 +34,28 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["HOT", "decide", "install", "status"]
+__all__ = ["HOT", "decide", "install", "source_digest", "status"]
 
-#: the modules the build compiles (keep in step with setup.py)
+#: the modules the build compiles, in dependency order (setup.py reads this)
 HOT = ("model", "_build", "_scanner", "codecs", "typed")
 PACKAGE = "starwrs.grammar"
 MANIFEST = "_speedups.json"
 
 #: module -> why it runs from source (filled by install); absent: compiled
 _PURE_REASONS: dict[str, str] = {}
+
+
+def source_digest(folder: Path, name: str) -> str:
+    """SHA-256 of what compiling hot module *name* reads: its ``.py`` and its ``.pxd``.
+
+    The ``.pxd`` (Cython type declarations, optional) changes the compiled code too,
+    so editing either makes the compiled module stale.  ``setup.py`` records these.
+    """
+    digest = hashlib.sha256((folder / f"{name}.py").read_bytes())
+    declarations = folder / f"{name}.pxd"
+    if declarations.exists():
+        digest.update(b"\0pxd\0" + declarations.read_bytes())
+    return digest.hexdigest()
 
 
 def decide(folder: Path, environ: os._Environ[str] | dict[str, str]) -> dict[str, str | None]:
@@ -63,7 +77,7 @@ def decide(folder: Path, environ: os._Environ[str] | dict[str, str]) -> dict[str
             out[name] = "not compiled by this install"
             continue
         try:
-            digest = hashlib.sha256((folder / f"{name}.py").read_bytes()).hexdigest()
+            digest = source_digest(folder, name)
         except OSError:
             digest = None
         if name not in recorded:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from starwrs.grammar import (
     ErrorCode,
@@ -15,7 +17,8 @@ from starwrs.grammar import (
     parse,
     serialize,
 )
-from starwrs.grammar.parser import parse_lark
+from starwrs.grammar.jsonform import dumps, from_json
+from starwrs.grammar.parser import MAX_DEPTH_CEILING, parse_lark
 
 
 def g(*members: Member) -> Group:
@@ -203,6 +206,29 @@ def test_nesting_limit() -> None:
     assert info.value.code == ErrorCode.INCORRECT_INPUT
     assert info.value.offset == 1 + 64  # the 65th '<'
     assert parse(deep, max_depth=80).acronym == "A"
+
+
+@BOTH
+def test_the_deepest_nesting_allowed_parses_and_deeper_is_6611(parser) -> None:
+    levels = MAX_DEPTH_CEILING - 1  # the body is one more level
+    deep = "A<V=" + "<K=" * levels + "x" + ">" * levels + ">"
+    tree = parser(deep, max_depth=MAX_DEPTH_CEILING)
+    # what integrators do with a tree works at that depth too
+    assert parse(serialize(tree), max_depth=MAX_DEPTH_CEILING) == tree
+    assert hash(tree) == hash(parse_lark(deep, max_depth=MAX_DEPTH_CEILING))
+    assert from_json(json.loads(dumps(tree))) == tree
+    deeper = "A<V=" + "<K=" * (levels + 1) + "x" + ">" * (levels + 1) + ">"
+    with pytest.raises(MessageError) as info:
+        parser(deeper, max_depth=MAX_DEPTH_CEILING)
+    assert info.value.code == ErrorCode.INCORRECT_INPUT
+
+
+@BOTH
+@pytest.mark.parametrize("max_depth", [0, -1, MAX_DEPTH_CEILING + 1, 10**6])
+def test_a_max_depth_beyond_the_ceiling_is_a_programming_error(parser, max_depth: int) -> None:
+    # asked to accept 10**6 levels, tree building would hit the recursion limit
+    with pytest.raises(ValueError, match="max_depth"):
+        parser("A<V=x>", max_depth=max_depth)
 
 
 def test_length_limit() -> None:

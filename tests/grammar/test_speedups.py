@@ -32,8 +32,7 @@ def _folder(tmp_path: Path, *, built: dict[str, str | None]) -> Path:
     recorded = {}
     for name, digest in built.items():
         (tmp_path / f"{name}{SUFFIX}").write_bytes(b"\x7fELF")
-        real = hashlib.sha256((tmp_path / f"{name}.py").read_bytes()).hexdigest()
-        recorded[name] = digest or real
+        recorded[name] = digest or _speedups.source_digest(tmp_path, name)
     (tmp_path / _speedups.MANIFEST).write_text(json.dumps({"compiled": recorded}))
     return tmp_path
 
@@ -49,6 +48,26 @@ def test_an_edited_source_runs_from_source(tmp_path: Path) -> None:
     decided = _speedups.decide(folder, {})
     assert "source changed" in str(decided["codecs"])
     assert decided["typed"] is None
+
+
+def test_an_edited_or_added_type_declaration_runs_from_source(tmp_path: Path) -> None:
+    (tmp_path / "_scanner.pxd").write_text("cdef class _Scan:\n    pass\n")
+    folder = _folder(tmp_path, built={name: None for name in _speedups.HOT})
+    assert _speedups.decide(folder, {})["_scanner"] is None
+    (folder / "_scanner.pxd").write_text("cdef class _Scan:\n    cdef list texts\n")
+    (folder / "codecs.pxd").write_text("# declarations the build never saw\n")
+    decided = _speedups.decide(folder, {})
+    assert "source changed" in str(decided["_scanner"])
+    assert "source changed" in str(decided["codecs"])
+    assert decided["typed"] is None
+
+
+def test_the_digest_covers_the_source_and_its_declarations(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text("x = 1\n")
+    alone = _speedups.source_digest(tmp_path, "m")
+    assert alone == hashlib.sha256(b"x = 1\n").hexdigest()
+    (tmp_path / "m.pxd").write_text("")
+    assert _speedups.source_digest(tmp_path, "m") != alone
 
 
 def test_no_binary_or_no_manifest_entry_runs_from_source(tmp_path: Path) -> None:
