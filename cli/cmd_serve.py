@@ -10,8 +10,11 @@ Theory of operation
    ``python -m starwrs.cli run NAME`` with its log in ``STATE/logs/NAME.log``,
    waiting for each one's ``ready`` line;
 5. print ``starwrs: ready https://HOST:PORT`` and supervise: a service that dies is
-   reported (the rest keep serving; the dispatcher answers 7006 for it); Ctrl-C or
-   SIGTERM stops them all (SIGTERM, then SIGKILL after 5 s).
+   reported and started again on its own port after a back-off (1 s, doubling to
+   30 s while it keeps dying within a minute of starting; :func:`restart_delay`),
+   with ``pids.json`` rewritten; meanwhile the rest keep serving and the dispatcher
+   answers 7006 for it.  ``--no-restart`` only reports.  Ctrl-C or SIGTERM stops
+   them all (SIGTERM, then SIGKILL after 5 s).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,23 @@ from starwrs.dispatcher.config import Address, Deployment, Limits, free_port
 from starwrs.dispatcher.pki import ensure_pki
 
 READY_TIMEOUT = 60.0
+#: restart back-off: first delay, ceiling, and how long a run must last to reset it
+RESTART_FIRST = 1.0
+RESTART_MAX = 30.0
+RESTART_STABLE = 60.0
+
+
+def restart_delay(previous: float | None, lived: float) -> float:
+    """Seconds to wait before starting a service again.
+
+    *previous* is the delay before its last start (None: it never restarted);
+    *lived* is how long that run lasted.  A service that ran for a while starts
+    again after :data:`RESTART_FIRST`; one that keeps dying waits twice as long each
+    time, up to :data:`RESTART_MAX`, so a crash loop costs little.
+    """
+    if previous is None or lived >= RESTART_STABLE:
+        return RESTART_FIRST
+    return min(previous * 2, RESTART_MAX)
 
 
 def register(sub: Any) -> None:
@@ -50,6 +71,12 @@ def register(sub: Any) -> None:
     parser.add_argument("--proxy-timeout", type=float, help="seconds to wait for a proxy")
     parser.add_argument(
         "--head-timeout", type=float, help="seconds a client has to send a request head"
+    )
+    parser.add_argument(
+        "--no-restart",
+        dest="restart",
+        action="store_false",
+        help="report a service that dies instead of starting it again",
     )
     parser.set_defaults(func=run)
 
@@ -170,7 +197,44 @@ async def _stop(children: list[_Child]) -> None:
                 await child.process.wait()
 
 
-async def supervise(deployment: Deployment) -> int:
+def _write_pids(deployment: Deployment, children: list[_Child]) -> None:
+    pids = {c.label: c.process.pid for c in children}
+    path = deployment.state_dir / "pids.json"
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(pids, indent=2))
+    temporary.replace(path)  # readers never see half a file
+
+
+async def _keep_running(deployment: Deployment, children: list[_Child], slot: int) -> None:
+    """Start ``children[slot]`` again each time it dies, with back-off."""
+    delay: float | None = None
+    while True:
+        child = children[slot]
+        started = trio.current_time()
+        code = await child.process.wait()
+        lived = trio.current_time() - started
+        if child.process.stdout is not None:
+            await child.process.stdout.aclose()
+        delay = restart_delay(delay, lived)
+        print(
+            f"starwrs: {child.label} exited with status {code}; restarting in {delay:g} s",
+            flush=True,
+        )
+        await trio.sleep(delay)
+        fresh = await _start(deployment, child.name, child.index)
+        children[slot] = fresh  # _stop() stops whichever process is current
+        try:
+            await _wait_ready(fresh)
+        except (RuntimeError, trio.TooSlowError) as err:
+            print(f"starwrs: {fresh.label} did not restart: {err}", flush=True)
+            if fresh.process.returncode is None:
+                fresh.process.kill()
+            continue  # the next round waits for it to end and backs off further
+        _write_pids(deployment, children)
+        print(f"starwrs: {fresh.label} restarted pid={fresh.process.pid}", flush=True)
+
+
+async def supervise(deployment: Deployment, *, restart: bool = True) -> int:
     """Steps 4-5; returns the exit status."""
     children: list[_Child] = []
     stopping = False
@@ -181,19 +245,21 @@ async def supervise(deployment: Deployment) -> int:
                 children.append(child)
                 await _wait_ready(child)
                 print(f"starwrs: {child.label} pid={child.process.pid}", flush=True)
-            pids = {c.label: c.process.pid for c in children}
-            (deployment.state_dir / "pids.json").write_text(json.dumps(pids, indent=2))
+            _write_pids(deployment, children)
             web = deployment.web
             print(f"starwrs: ready https://{web.host}:{web.port}", flush=True)
 
-            async def watch(child: _Child) -> None:
+            async def report(child: _Child) -> None:
                 code = await child.process.wait()
                 if not stopping:
                     print(f"starwrs: {child.label} exited with status {code}", flush=True)
 
             async with trio.open_nursery() as nursery:
-                for child in children:
-                    nursery.start_soon(watch, child)
+                for slot, child in enumerate(children):
+                    if restart:
+                        nursery.start_soon(_keep_running, deployment, children, slot)
+                    else:
+                        nursery.start_soon(report, child)
                 async for signum in signals:
                     print(f"starwrs: stopping ({signal.Signals(signum).name})", flush=True)
                     stopping = True
@@ -223,4 +289,4 @@ def run(args: argparse.Namespace) -> int:
         creds = trio.run(load_demo_data, deployment.state_dir)
         print(f"starwrs: demo users and passwords in {creds}", flush=True)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    return trio.run(supervise, deployment)
+    return trio.run(partial(supervise, deployment, restart=args.restart))

@@ -28,17 +28,43 @@ class Launched:
         self.output: list[str] = []
         self.url = ""
         self._ready = threading.Event()
+        self._new_line = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            self.output.append(line.rstrip("\n"))
+            with self._new_line:
+                self.output.append(line.rstrip("\n"))
+                self._new_line.notify_all()
             if line.startswith("starwrs: ready "):
                 self.url = line.split()[-1]
                 self._ready.set()
         self._ready.set()
+        with self._new_line:
+            self._new_line.notify_all()
+
+    def wait_for_line(self, prefix: str, timeout: float) -> str:
+        """Block until the supervisor has printed a line starting with *prefix*.
+
+        Returns the first such line.
+
+        Raises:
+            TimeoutError: none within *timeout* seconds, or the output ended first.
+        """
+
+        def found() -> str | None:
+            return next((line for line in self.output if line.startswith(prefix)), None)
+
+        with self._new_line:
+            self._new_line.wait_for(
+                lambda: found() is not None or not self._reader.is_alive(), timeout
+            )
+            line = found()
+        if line is None:
+            raise TimeoutError(f"no line {prefix!r} within {timeout} s:\n" + "\n".join(self.output))
+        return line
 
     @property
     def host(self) -> str:

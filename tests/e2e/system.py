@@ -38,6 +38,10 @@ class System:
         users = json.loads((self.state / "demo-credentials.json").read_text())["users"]
         return {user: entry["password"] for user, entry in users.items()}
 
+    def wait_for_line(self, prefix: str, timeout: float) -> str:
+        """The first line the supervisor printed starting with *prefix* (waits)."""
+        return self.launched.wait_for_line(prefix, timeout)
+
     def pids(self) -> dict[str, int]:
         return json.loads((self.state / "pids.json").read_text())
 

@@ -269,20 +269,28 @@ def test_admin_changes_apply_from_the_next_request(system: System) -> None:
     assert system.dispatch(cookie, frame)[0] == 401
 
 
-def test_killed_proxy_gives_7006_and_the_rest_keeps_serving(tmp_path: Path) -> None:
+def test_killed_proxy_gives_7006_then_serve_restarts_it(tmp_path: Path) -> None:
     running = start(tmp_path / "state")
     try:
         cookie = running.logon("jeanvnet2")
-        os.kill(running.pids()["oe"], signal.SIGKILL)
+        killed = running.pids()["oe"]
+        os.kill(killed, signal.SIGKILL)
         status, (answer,) = running.dispatch(
             cookie, Frame.build(Mechanism.SYNC, "OE", gua("jeanvnet2"))
         )
         assert (status, answer.header.status) == (200, 7006)
         status, (echo,) = running.dispatch(cookie, Frame.build(Mechanism.SYNC, "OE", echo=1))
         assert (status, echo.header.status) == (200, 0)
+        # the supervisor starts it again on its own port, and the same session works
+        running.wait_for_line("starwrs: oe restarted", timeout=90)
+        assert running.pids()["oe"] not in (killed, None)
+        status, (answer,) = running.dispatch(
+            cookie, Frame.build(Mechanism.SYNC, "OE", gua("jeanvnet2"))
+        )
+        assert (status, answer.header.status) == (200, 0)
     finally:
         running.stop()
-    assert "starwrs: oe exited" in "\n".join(running.output)
+    assert "starwrs: oe exited with status -9; restarting in 1 s" in running.output
 
 
 def test_two_dispatchers_never_collide_on_serials(tmp_path: Path) -> None:
