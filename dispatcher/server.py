@@ -229,8 +229,10 @@ class Dispatcher:
         background: trio.Nursery,
         *,
         idle_timeout: float = IDLE_TIMEOUT,
+        index: int = 0,
     ) -> None:
         self.limits = limits
+        self.index = index
         self.sessions = sessions
         self.pool = pool
         self.serials = serials
@@ -482,7 +484,7 @@ class Dispatcher:
         try:
             _not_dsp(tx.target)
             caller = await self.authorize(submit.key, tx.target, tx)
-            ticket = await self.sessions.issue_ticket(submit.key, tx.target)
+            ticket = await self.sessions.issue_ticket(submit.key, tx.target, self.index)
         except StarwrsError as err:
             await self._refuse(channel, tx, err)
             return
@@ -693,12 +695,13 @@ async def serve_dispatcher(
             return await sessions.new_boot(index)
 
         serials = SerialSource(await renew(), renew)
+        await _abandon_tickets(sessions, index, "its dispatcher stopped before the answer")
         pool = ProxyPool(deployment.proxies, client_context, limits)
         listeners = await trio.open_tcp_listeners(address.port, host=address.host)
         try:
             async with trio.open_nursery() as nursery:
                 dispatcher = Dispatcher(
-                    limits, sessions, pool, serials, nursery, idle_timeout=idle_timeout
+                    limits, sessions, pool, serials, nursery, idle_timeout=idle_timeout, index=index
                 )
                 limiter = trio.CapacityLimiter(max(1, limits.max_connections))
                 for listener in listeners:
@@ -711,6 +714,25 @@ async def serve_dispatcher(
                 task_status.started(listeners)
         finally:
             with trio.CancelScope(shield=True):
+                await _abandon_tickets(sessions, index, "the dispatcher stopped before the answer")
                 await pool.aclose()
                 for listener in listeners:
                     await trio.aclose_forcefully(listener)
+
+
+async def _abandon_tickets(sessions: SessionStore, index: int, why: str) -> None:
+    """Settle the tickets dispatcher *index* left pending: 7006, the work was lost.
+
+    At start they are a crashed predecessor's; at stop, this process's own unfinished
+    work (just cancelled).  The proxy may or may not have done the work: the reason
+    says so, and the client decides whether to submit again.
+    """
+    code = ErrorCode.PROXY_UNAVAILABLE
+    reason = f"{why}; the request may or may not have been carried out"
+    try:
+        count = await sessions.abandon_tickets(index, int(code), error_payload(code, reason))
+    except Exception:  # the store is gone too: nothing more to save
+        log.exception("could not settle the pending tickets of dispatcher %d", index)
+        return
+    if count:
+        log.warning("dispatcher %d: %d pending ticket(s) answered 7006 (%s)", index, count, why)

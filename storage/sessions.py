@@ -32,6 +32,10 @@ ticket also dies with its session (``ON DELETE CASCADE``).  A poll for an id
 that does not exist or has expired is :data:`ErrorCode.UNKNOWN_TICKET` (7010);
 for a live ticket of another session it is :data:`ErrorCode.NOT_ENTITLED` (7003).
 The caller (the dispatcher) has already resolved the polling session itself.
+A ticket records which dispatcher (its index) does the work: when that dispatcher
+stops, or its successor starts after a crash, :meth:`SessionStore.abandon_tickets`
+settles every ticket it left pending with a final error, so a poll never waits
+for work that no process is doing any more.
 
 Each dispatcher takes a **boot id** at start (:meth:`SessionStore.new_boot`, table
 ``dispatcher_boots``): the high bits of every serial it assigns, so serials never
@@ -115,6 +119,11 @@ MIGRATIONS: list[str] = [
         dispatcher INTEGER NOT NULL,                   -- index in the deployment
         pid        INTEGER NOT NULL
     );
+    """,
+    # 3: which dispatcher runs each ticket, so its successor can settle what it left
+    """
+    ALTER TABLE tickets ADD COLUMN dispatcher INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX tickets_pending ON tickets (dispatcher) WHERE state = 'pending';
     """,
 ]
 
@@ -418,12 +427,14 @@ class SessionStore:
 
     # -- tickets -------------------------------------------------------------------
 
-    async def issue_ticket(self, key: str, target: str) -> Ticket:
+    async def issue_ticket(self, key: str, target: str, dispatcher: int = 0) -> Ticket:
         """Issue a pending ticket for an asynchronous request (mechanism 1).
 
         Args:
             key: the requesting session's key (already resolved by the caller).
             target: the proxy that will do the work.
+            dispatcher: the index of the dispatcher doing it (see
+                :meth:`abandon_tickets`).
 
         Returns:
             The new pending :class:`Ticket`.
@@ -436,9 +447,9 @@ class SessionStore:
         try:
             async with self.db.transaction() as tx:
                 await tx.execute(
-                    "INSERT INTO tickets (ticket_id, key_hash, target, created)"
-                    " VALUES (?, ?, ?, ?)",
-                    (ticket_id, hash_key(key), target, now),
+                    "INSERT INTO tickets (ticket_id, key_hash, target, created, dispatcher)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (ticket_id, hash_key(key), target, now, int(dispatcher)),
                 )
                 row = await tx.fetchone("SELECT * FROM tickets WHERE ticket_id = ?", (ticket_id,))
         except sqlite3.IntegrityError as err:  # the foreign key: no such session
@@ -465,6 +476,28 @@ class SessionStore:
         )
         if result.rowcount != 1:
             raise _unknown_ticket()
+
+    async def abandon_tickets(self, dispatcher: int, status: int, payload: bytes) -> int:
+        """Settle every ticket dispatcher *dispatcher* left pending, as *status*.
+
+        For a dispatcher that stops (its unfinished work is cancelled) and for one
+        that starts (a predecessor with its index may have died mid-work): nothing
+        will complete those tickets, so their owners get this final answer.
+
+        Args:
+            dispatcher: the dispatcher's index in the deployment.
+            status: the final header status (7006: the work was lost).
+            payload: the final response payload.
+
+        Returns:
+            How many tickets were settled.
+        """
+        result = await self.db.execute(
+            "UPDATE tickets SET state = 'done', status = ?, payload = ?, completed = ?"
+            " WHERE dispatcher = ? AND state = 'pending'",
+            (int(status), payload, self.clock(), int(dispatcher)),
+        )
+        return int(result.rowcount)
 
     async def poll_ticket(self, key: str, ticket_id: str) -> Ticket:
         """Look a ticket up for its owner (mechanism 2).

@@ -19,7 +19,6 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +244,33 @@ class Stack:
     oe: OeBehaviour
     app: AppBehaviour
     doubles: dict[str, ProxyDouble]
+    #: where the dispatchers run, and each one's stop switch and "it has stopped"
+    nursery: trio.Nursery | None = None
+    running: dict[int, tuple[trio.CancelScope, trio.Event]] = field(default_factory=dict)
+
+    async def start_dispatcher(self, index: int) -> None:
+        """Start dispatcher *index* (again) and wait until it listens."""
+        assert self.nursery is not None
+        await self.nursery.start(self._run_dispatcher, index)
+
+    async def stop_dispatcher(self, index: int) -> None:
+        """Stop dispatcher *index* the way SIGTERM does, and wait until it has."""
+        scope, stopped = self.running.pop(index)
+        scope.cancel()
+        await stopped.wait()
+
+    async def _run_dispatcher(
+        self, index: int, task_status: trio.TaskStatus[object] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        stopped = trio.Event()
+        try:
+            with trio.CancelScope() as scope:
+                self.running[index] = (scope, stopped)
+                await serve_dispatcher(
+                    self.deployment, index=index, clock=self.clock, task_status=task_status
+                )
+        finally:
+            stopped.set()
 
     async def connect(self, index: int = 0, cert: str = "web") -> FrameChannel:
         """A client channel to dispatcher *index* with the *cert* certificate."""
@@ -328,7 +354,8 @@ async def running_stack(
             proxies=routes,
             limits=Limits(**settings),
         )
+        stack = Stack(deployment, pki, clock, oe, app, doubles, nursery)
         for index in range(dispatchers):
-            await nursery.start(partial(serve_dispatcher, deployment, index=index, clock=clock))
-        yield Stack(deployment, pki, clock, oe, app, doubles)
+            await stack.start_dispatcher(index)
+        yield stack
         nursery.cancel_scope.cancel()

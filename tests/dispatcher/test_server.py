@@ -292,8 +292,8 @@ async def submit(stack: Stack, target: str, payload: bytes, key: str) -> Ticket 
     return answer
 
 
-async def poll(stack: Stack, ticket: str, key: str) -> Pending | Response:
-    async with await stack.connect() as channel:
+async def poll(stack: Stack, ticket: str, key: str, index: int = 0) -> Pending | Response:
+    async with await stack.connect(index) as channel:
         await channel.send(Poll(ticket, "RM", key))
         answer = await channel.receive()
     assert isinstance(answer, Pending | Response)
@@ -330,6 +330,39 @@ async def submit_then_poll(stack: Stack) -> None:
     expired = await poll(stack, ticket.ticket, key)
     assert isinstance(expired, Response)
     assert expired.status == 7010
+
+
+async def test_work_cut_off_by_a_dispatcher_stop_is_answered_7006(tmp_path: Path) -> None:
+    async with running_stack(tmp_path, dispatchers=2) as stack:
+        key = await stack.logon()
+        ticket = await submit(stack, "RM", b"HOLD<>", key)
+        assert isinstance(ticket, Ticket)
+        await stack.app.holding.wait()
+        await stack.stop_dispatcher(0)  # SIGTERM while the proxy still works on it
+        answer = await poll(stack, ticket.ticket, key, index=1)
+        assert isinstance(answer, Response)
+        assert answer.status == 7006
+        reason = str(parse(text(answer)).get("REASON"))
+        assert "stopped" in reason
+        assert "may or may not" in reason
+        stack.app.release.set()
+
+
+async def test_a_restarted_dispatcher_settles_what_its_predecessor_left(tmp_path: Path) -> None:
+    async with running_stack(tmp_path, dispatchers=2) as stack:
+        key = await stack.logon()
+        await stack.stop_dispatcher(0)
+        # as if dispatcher 0 had been killed mid-work: its ticket stays pending
+        async with open_session_store(tmp_path / "sessions.db") as store:
+            lost = await store.issue_ticket(key, "RM", dispatcher=0)
+            other = await store.issue_ticket(key, "RM", dispatcher=1)
+        assert isinstance(await poll(stack, lost.ticket_id, key, index=1), Pending)
+        await stack.start_dispatcher(0)
+        answer = await poll(stack, lost.ticket_id, key, index=1)
+        assert isinstance(answer, Response)
+        assert answer.status == 7006
+        # dispatcher 1's own work is not its business
+        assert isinstance(await poll(stack, other.ticket_id, key, index=0), Pending)
 
 
 async def test_poll_unknown_ticket_7010_and_another_sessions_ticket_7003(stack: Stack) -> None:

@@ -229,6 +229,29 @@ async def test_unknown_versus_foreign_ticket(sessions: SessionStore) -> None:
     assert code_of(info) == ErrorCode.UNKNOWN_TICKET
 
 
+async def test_abandoning_settles_only_that_dispatchers_pending_tickets(
+    sessions: SessionStore,
+) -> None:
+    key, _ = await sessions.start("jeanvnet2")
+    lost = await sessions.issue_ticket(key, "RM", dispatcher=0)
+    finished = await sessions.issue_ticket(key, "RM", dispatcher=0)
+    await sessions.complete_ticket(finished.ticket_id, 0, b"GRTLA<ERROR=0>")
+    elsewhere = await sessions.issue_ticket(key, "RM", dispatcher=1)
+    assert await sessions.abandon_tickets(0, 7006, b"<ERROR=7006>") == 1
+    settled = await sessions.poll_ticket(key, lost.ticket_id)
+    assert (settled.state, settled.status, settled.payload) == (
+        TicketState.DONE,
+        7006,
+        b"<ERROR=7006>",
+    )
+    assert (await sessions.poll_ticket(key, finished.ticket_id)).status == 0
+    assert (await sessions.poll_ticket(key, elsewhere.ticket_id)).state is TicketState.PENDING
+    assert await sessions.abandon_tickets(0, 7006, b"") == 0  # nothing left to settle
+    with pytest.raises(StarwrsError) as info:  # and a late answer finds it settled
+        await sessions.complete_ticket(lost.ticket_id, 0, b"late")
+    assert code_of(info) == ErrorCode.UNKNOWN_TICKET
+
+
 async def test_ticket_needs_a_session(sessions: SessionStore) -> None:
     with pytest.raises(StarwrsError) as info:
         await sessions.issue_ticket("not-a-session", "RM")
