@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The metadata message tree: what `parse` returns and `serialize` takes.
 
 Theory of operation
@@ -24,28 +25,38 @@ Invariants (``parse`` only produces trees that keep them; ``serialize`` relies o
   empty group ``Group(())``.
 
 Every class is a frozen, slotted dataclass, so trees are hashable and compare by
-value: ``parse(serialize(m)) == m``.
+value: ``parse(serialize(m)) == m``.  The install compiles this module with Cython,
+which makes each class an extension type (``cython.cclass``; still a dataclass to
+:mod:`dataclasses`): creating one is about three times cheaper, and a parse is mostly
+creating them.  Run as plain Python they are ordinary frozen dataclasses
+(:mod:`starwrs.grammar._cython`).  Either way a field accepts any object and is not
+type-checked at run time; assigning one raises ``AttributeError`` (in plain Python
+its subclass ``dataclasses.FrozenInstanceError``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    from starwrs.grammar import _cython as cython
+else:
+    try:  # compiled: Cython's compile-time module, where cython.compiled is True
+        import cython
+    except ImportError:
+        from starwrs.grammar import _cython as cython
+    if not cython.compiled:  # plain Python (even with Cython installed): ours
+        from starwrs.grammar import _cython as cython
 
 __all__ = ["Group", "Member", "Message", "Scalar", "Seq", "TList", "Tagged", "Value"]
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@cython.dataclasses.dataclass(frozen=True)
+@cython.cclass
 class Group:
     """``<m1,m2,...>``: an ordered tuple of members."""
 
     members: tuple[Member, ...]
-
-    def __init__(self, members: tuple[Member, ...]) -> None:
-        # Frozen dataclasses assign through object.__setattr__, which costs a third
-        # of the fast scanner's time on a seed ARD; the slot descriptor's own
-        # setter does the same thing without the lookup (the _SET_* names below).
-        _SET_GROUP_MEMBERS(self, members)
 
     def get(self, key: str, default: Value | None = None) -> Value | None:
         """Return the value of the first member named *key* (case-sensitive)."""
@@ -55,66 +66,46 @@ class Group:
         return default
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@cython.dataclasses.dataclass(frozen=True)
+@cython.cclass
 class Tagged:
     """Text glued to a group: ``SCHEDULE=A<START=...>`` has tag ``A``."""
 
     tag: str
     group: Group
 
-    def __init__(self, tag: str, group: Group) -> None:
-        _SET_TAGGED_TAG(self, tag)  # see Group.__init__
-        _SET_TAGGED_GROUP(self, group)
 
-
-@dataclass(frozen=True, slots=True, init=False)
+@cython.dataclasses.dataclass(frozen=True)
+@cython.cclass
 class Seq:
     """Glued pieces with no separator between them (``<a,b><c,d>``)."""
 
     parts: tuple[Group | Tagged | str, ...]
 
-    def __init__(self, parts: tuple[Group | Tagged | str, ...]) -> None:
-        _SET_SEQ_PARTS(self, parts)  # see Group.__init__
 
-
-@dataclass(frozen=True, slots=True, init=False)
+@cython.dataclasses.dataclass(frozen=True)
+@cython.cclass
 class TList:
     """A ``~``-separated list (``54~55~67``)."""
 
     items: tuple[Scalar, ...]
-
-    def __init__(self, items: tuple[Scalar, ...]) -> None:
-        _SET_TLIST_ITEMS(self, items)  # see Group.__init__
 
 
 Scalar: TypeAlias = "str | Group | Tagged | Seq"
 Value: TypeAlias = "str | Group | Tagged | Seq | TList"
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@cython.dataclasses.dataclass(frozen=True)
+@cython.cclass
 class Member:
     """``KEY=value``, or a keyless ``value`` (``key is None``)."""
 
     key: str | None
     value: Value
 
-    def __init__(self, key: str | None, value: Value) -> None:
-        _SET_MEMBER_KEY(self, key)  # see Group.__init__
-        _SET_MEMBER_VALUE(self, value)
 
-
-# The slot descriptors' setters: assigning through them bypasses the frozen
-# __setattr__ (which raises) exactly as dataclasses' own generated __init__ does.
-_SET_GROUP_MEMBERS = Group.__dict__["members"].__set__
-_SET_MEMBER_KEY = Member.__dict__["key"].__set__
-_SET_MEMBER_VALUE = Member.__dict__["value"].__set__
-_SET_TAGGED_TAG = Tagged.__dict__["tag"].__set__
-_SET_TAGGED_GROUP = Tagged.__dict__["group"].__set__
-_SET_SEQ_PARTS = Seq.__dict__["parts"].__set__
-_SET_TLIST_ITEMS = TList.__dict__["items"].__set__
-
-
-@dataclass(frozen=True, slots=True)
+@cython.dataclasses.dataclass(frozen=True)
+@cython.cclass
 class Message:
     """A whole metadata message: ``GRTL<PRODUCT=V,...>``.
 
