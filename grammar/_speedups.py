@@ -17,7 +17,7 @@ system that loads the ``.py`` source instead.  A compiled module is used only wh
   the manifest recorded.
 
 Either form behaves the same (the whole test suite runs on both); the compiled
-one parses and validates about a quarter faster.  :func:`status` tells which form
+one parses and validates about twice as fast.  :func:`status` tells which form
 each module runs in; ``starwrs bench parse`` prints it.
 """
 

@@ -38,6 +38,17 @@ def test_the_compiled_form_is_an_extension_type_and_the_pure_one_is_slotted() ->
     assert not hasattr(member, "__dict__")
 
 
+def test_construction_takes_positional_or_keyword_fields_and_nothing_else() -> None:
+    assert Member("K", "v") == Member(key="K", value="v") == Member("K", value="v")
+    assert Tagged(tag="A", group=Group(())).tag == "A"
+    with pytest.raises(TypeError):
+        Member("K")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Member("K", "v", "extra")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Member(key="K", val="v")  # type: ignore[call-arg]
+
+
 def test_a_tree_is_frozen() -> None:
     member = Member("K", "v")
     with pytest.raises(AttributeError):
