@@ -3,7 +3,8 @@
 Covers issue 4's checks: curl logs on and dispatches; TLS 1.1 is refused; an
 unentitled target is 7003; a logged-off cookie is 401 at the web server and a forged
 session key 7004 at the dispatcher; another session's ticket is 7003; a killed proxy
-gives 7006 while the rest keeps serving; two dispatchers never collide on serials;
+gives 7006 while the rest keeps serving, then serve restarts it (or, with
+--no-restart, only reports it); two dispatchers never collide on serials;
 slow senders and oversized requests are cut off while a normal client is served.
 """
 
@@ -291,6 +292,22 @@ def test_killed_proxy_gives_7006_then_serve_restarts_it(tmp_path: Path) -> None:
     finally:
         running.stop()
     assert "starwrs: oe exited with status -9; restarting in 1 s" in running.output
+
+
+def test_no_restart_only_reports_a_dead_service(tmp_path: Path) -> None:
+    running = start(tmp_path / "state", "--no-restart")
+    # (--no-restart: nothing starts rm again, so there is no later event to wait for;
+    # the report line itself says whether a restart was planned)
+    try:
+        cookie = running.logon("jeanvnet2")
+        os.kill(running.pids()["rm"], signal.SIGKILL)
+        line = running.wait_for_line("starwrs: rm exited", timeout=60)
+        assert line == "starwrs: rm exited with status -9"  # and no "restarting in"
+        _, (answer,) = running.dispatch(cookie, Frame.build(Mechanism.SYNC, "RM", b"GRTL<>"))
+        assert answer.header.status == 7006
+    finally:
+        running.stop()
+    assert not any(line.startswith("starwrs: rm restarted") for line in running.output)
 
 
 def test_two_dispatchers_never_collide_on_serials(tmp_path: Path) -> None:
