@@ -63,13 +63,14 @@ first request) and every read and write of the body is under ``read_timeout``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import h11
 import trio
@@ -230,7 +231,7 @@ class WebServer:
                 try:
                     await tls_stream.do_handshake()
                 except (trio.BrokenResourceError, ssl.SSLError, OSError):
-                    pass
+                    await _send_pending_alert(tls_stream, transport)
                 else:
                     stream = tls_stream
             if stream is transport:
@@ -623,3 +624,24 @@ async def serve_web(
         pool.close_idle()
         for listener in listeners:
             listener.socket.close()
+
+
+async def _send_pending_alert(tls_stream: trio.SSLStream[Any], transport: trio.abc.Stream) -> None:
+    """Send the TLS alert OpenSSL wrote for a failed handshake (best effort).
+
+    trio marks the stream broken without sending what OpenSSL queued, so a client
+    offering only TLS 1.1 would see the connection drop instead of the
+    ``protocol_version`` alert that tells it why.  The queued bytes sit in the
+    stream's outgoing memory BIO (a private attribute: without it, nothing is sent).
+    """
+    outgoing = getattr(tls_stream, "_outgoing", None)
+    if not isinstance(outgoing, ssl.MemoryBIO):
+        return
+    data = outgoing.read()
+    if not data:
+        return
+    with (
+        trio.move_on_after(1),
+        contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError),
+    ):
+        await transport.send_all(data)
