@@ -149,3 +149,30 @@ def test_pure_python_gives_the_same_answers_as_this_install() -> None:
     forms, outcomes = json.loads(done.stdout)
     assert set(forms.values()) == {"pure: STARWRS_PURE is set"}
     assert outcomes == json.loads(json.dumps(_outcomes()))
+
+
+@pytest.mark.slow
+def test_the_tree_classes_behave_the_same_in_pure_python() -> None:
+    # CI runs the compiled form; this runs tests/grammar/test_model.py on the other
+    # (the plain-Python dataclasses of starwrs.grammar._cython) in a child process.
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, STARWRS_PURE="1")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-x",
+            "tests/grammar/test_model.py",
+        ],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert " passed" in done.stdout
