@@ -160,9 +160,13 @@ def test_scanner_never_raises_anything_but_bail(text: str) -> None:
         scan(f"A<V={text}>", 64)
 
 
-@given(st.text(alphabet=st.one_of(st.sampled_from("<>=,~ a\x7f"), st.characters()), max_size=40))
+_SPLIT_CHARS = st.one_of(st.sampled_from("<>=,~ a\x7f\x02"), st.characters())
+
+
+@given(st.text(alphabet=_SPLIT_CHARS, max_size=40))
 @example("A<B=c,d~e>")  # ASCII: the byte-translation split
 @example("A<B=\u00e9,d~e>")  # not ASCII: the regular-expression split
+@example("\x02")  # the translation's own marker: the regular-expression split
 def test_both_splits_cut_at_the_same_delimiters(text: str) -> None:
     parts = re.split(r"([<>=,~])", text)
     assert _split(text) == (parts[0::2], "".join(parts[1::2]))
