@@ -47,6 +47,7 @@ transaction issues (shielded) is queued behind it on the same connection.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -136,6 +137,24 @@ def split_statements(script: str) -> list[str]:
 # -- asyncio side: each coroutine is one crossing from trio ----------------------
 
 
+async def _set_wal(conn: aiosqlite.Connection, busy_timeout_ms: int) -> None:
+    """``PRAGMA journal_mode = WAL``, retried while another process holds the file.
+
+    Switching a fresh file to WAL needs an exclusive lock and SQLite answers
+    "database is locked" at once instead of waiting out the busy timeout, so two
+    processes opening a new file together could fail (seen in CI).
+    """
+    for _ in range(max(1, busy_timeout_ms // 20)):
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err):
+                raise
+            await asyncio.sleep(0.02)
+    await conn.execute("PRAGMA journal_mode = WAL")
+
+
 async def _aio_connect(
     path: str, busy_timeout_ms: int, synchronous: str, *, writer: bool
 ) -> aiosqlite.Connection:
@@ -145,7 +164,7 @@ async def _aio_connect(
         await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         await conn.execute("PRAGMA foreign_keys = ON")
         if writer:
-            await conn.execute("PRAGMA journal_mode = WAL")
+            await _set_wal(conn, busy_timeout_ms)
             await conn.execute(f"PRAGMA synchronous = {synchronous}")
         else:
             await conn.execute("PRAGMA query_only = ON")
