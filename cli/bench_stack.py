@@ -290,7 +290,7 @@ async def _measure(quick: bool) -> list[Result]:
 
 
 def _free_port() -> int:
-    from starwrs.dispatcher.config import free_port
+    from starwrs.runtime.config import free_port
 
     return free_port()
 

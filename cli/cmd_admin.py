@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from starwrs.dispatcher.channel import PeerGone, ReadTimeout, open_tls_channel
-from starwrs.dispatcher.config import Deployment
-from starwrs.dispatcher.pki import load_pki
 from starwrs.grammar import Member, Message, parse, serialize
 from starwrs.grammar.codecs import list_group
 from starwrs.grammar.errors import MessageError
 from starwrs.protocol import ProtocolError, Request, Response
+from starwrs.runtime.channel import PeerGone, ReadTimeout, open_tls_channel
+from starwrs.runtime.config import Deployment
+from starwrs.runtime.pki import load_pki
 
 
 def register(sub: Any) -> None:

@@ -48,8 +48,6 @@ from typing import Any, BinaryIO
 
 import trio
 from starwrs.cli.client_http import ClientError, HttpResponse, HttpsClient
-from starwrs.dispatcher.config import Deployment
-from starwrs.dispatcher.pki import client_context_for_ca
 from starwrs.grammar import MessageError, parse
 from starwrs.grammar.catalogue import SERVICES, lookup
 from starwrs.grammar.errors import ErrorCode
@@ -74,6 +72,8 @@ from starwrs.protocol import (
     decode_frame,
 )
 from starwrs.protocol.header import header_to_dict
+from starwrs.runtime.config import Deployment
+from starwrs.runtime.pki import client_context_for_ca
 
 __all__ = ["register", "run"]
 

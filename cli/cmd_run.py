@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from starwrs.cli.services import SERVICES, entry_point
-from starwrs.dispatcher.config import Deployment
+from starwrs.runtime.config import Deployment
+from starwrs.runtime.services import SERVICES, entry_point
 
 
 def register(sub: Any) -> None:

@@ -40,8 +40,6 @@ import math
 from dataclasses import dataclass
 
 import trio
-from starwrs.dispatcher.channel import FrameChannel, PeerGone, ReadTimeout
-from starwrs.dispatcher.config import Limits
 from starwrs.dispatcher.routing import error_payload
 from starwrs.grammar.errors import ErrorCode
 from starwrs.protocol import (
@@ -54,6 +52,8 @@ from starwrs.protocol import (
     Response,
     State,
 )
+from starwrs.runtime.channel import FrameChannel, PeerGone, ReadTimeout
+from starwrs.runtime.config import Limits
 
 __all__ = ["Outcome", "relay_get", "relay_put"]
 

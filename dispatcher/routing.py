@@ -39,11 +39,11 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 import trio
-from starwrs.dispatcher.channel import FrameChannel, PeerGone, ReadTimeout, open_tls_channel
-from starwrs.dispatcher.config import Address, Limits
 from starwrs.grammar import Member, Message, serialize
 from starwrs.grammar.errors import ErrorCode, StarwrsError
 from starwrs.protocol import ConnectionClosed, ProtocolError, Request, Response, State
+from starwrs.runtime.channel import FrameChannel, PeerGone, ReadTimeout, open_tls_channel
+from starwrs.runtime.config import Address, Limits
 
 __all__ = [
     "SERVICE_OF_TARGET",

@@ -60,15 +60,12 @@ from pathlib import Path
 
 import msgpack
 import trio
-from starwrs.dispatcher.channel import FrameChannel, PeerGone, ReadTimeout
-from starwrs.dispatcher.config import Deployment, Limits
 from starwrs.dispatcher.entitlements import (
     Applications,
     EntitlementCache,
     read_applications,
     read_validation,
 )
-from starwrs.dispatcher.pki import load_pki, peer_service_name
 from starwrs.dispatcher.relay import relay_get, relay_put
 from starwrs.dispatcher.routing import (
     ProxyPool,
@@ -106,6 +103,9 @@ from starwrs.protocol import (
     Submit,
     Ticket,
 )
+from starwrs.runtime.channel import FrameChannel, PeerGone, ReadTimeout
+from starwrs.runtime.config import Deployment, Limits
+from starwrs.runtime.pki import load_pki, peer_service_name
 from starwrs.storage.sessions import (
     Clock,
     Session,

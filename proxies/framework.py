@@ -42,9 +42,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
-from starwrs.dispatcher.channel import FrameChannel, PeerGone, ReadTimeout
-from starwrs.dispatcher.config import Address, Limits
-from starwrs.dispatcher.pki import peer_service_name
 from starwrs.grammar import Member, Message, MessageError, parse, serialize
 from starwrs.grammar.catalogue import validate
 from starwrs.grammar.errors import ErrorCode, StarwrsError
@@ -58,6 +55,9 @@ from starwrs.protocol import (
     Response,
     Role,
 )
+from starwrs.runtime.channel import FrameChannel, PeerGone, ReadTimeout
+from starwrs.runtime.config import Address, Limits
+from starwrs.runtime.pki import peer_service_name
 
 __all__ = ["Caller", "Handler", "Proxy", "error_message", "serve_proxy"]
 

@@ -24,9 +24,6 @@ import logging
 from pathlib import Path
 
 import trio
-from starwrs.dispatcher.channel import PeerGone, ReadTimeout, open_tls_channel
-from starwrs.dispatcher.config import Deployment
-from starwrs.dispatcher.pki import Pki, load_pki
 from starwrs.grammar import Group, Member, Message, serialize
 from starwrs.grammar.catalogue_oe import GetUserApplications, ValidateUser
 from starwrs.grammar.catalogue_session import SetApplications, SetEnabled
@@ -36,6 +33,9 @@ from starwrs.protocol import ProtocolError, Request
 from starwrs.proxies.framework import Caller, Proxy, error_message, serve_proxy
 from starwrs.proxies.oe.model import LogonOutcome
 from starwrs.proxies.oe.store import OrderEntryStore, open_order_entry
+from starwrs.runtime.channel import PeerGone, ReadTimeout, open_tls_channel
+from starwrs.runtime.config import Deployment
+from starwrs.runtime.pki import Pki, load_pki
 
 __all__ = ["BAD_CREDENTIALS", "LOGON_THROTTLED", "make_oe_proxy", "serve_oe"]
 

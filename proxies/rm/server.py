@@ -41,8 +41,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import trio
-from starwrs.dispatcher.config import Deployment
-from starwrs.dispatcher.pki import load_pki
 from starwrs.grammar import Group, Seq, Tagged, Value, parse, serialize
 from starwrs.grammar.catalogue_picklist import (
     GetPickListAccess,
@@ -87,6 +85,8 @@ from starwrs.proxies.oe.store import OrderEntryStore, open_order_entry
 from starwrs.proxies.rm.detail import template_nodes, user_report_nodes
 from starwrs.proxies.rm.store import ReportStore, UserReport, open_report_store
 from starwrs.proxies.rm.templates import CATEGORIES, COLUMNS, TEMPLATES, Template, templates_for
+from starwrs.runtime.config import Deployment
+from starwrs.runtime.pki import load_pki
 
 __all__ = ["make_rm_proxy", "serve_rm"]
 

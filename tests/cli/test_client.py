@@ -16,10 +16,10 @@ import pytest
 import trio
 from starwrs.cli.cmd_client import default_target
 from starwrs.cli.main import main
-from starwrs.dispatcher.config import Address, Deployment
-from starwrs.dispatcher.pki import ensure_pki
+from starwrs.runtime.config import Address, Deployment
+from starwrs.runtime.pki import ensure_pki
 
-from ..dispatcher.test_web_fake import (
+from ..web.test_web_fake import (
     BIG,
     CHUNK,
     PASSWORD,

@@ -23,9 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from starwrs.dispatcher.channel import FrameChannel, PeerGone, ReadTimeout, open_tls_channel
-from starwrs.dispatcher.config import Address, Deployment, Limits, free_port
-from starwrs.dispatcher.pki import Pki, ensure_pki
 from starwrs.dispatcher.server import serve_dispatcher
 from starwrs.grammar import parse
 from starwrs.protocol import (
@@ -44,6 +41,9 @@ from starwrs.protocol import (
     Submit,
     data_frames,
 )
+from starwrs.runtime.channel import FrameChannel, PeerGone, ReadTimeout, open_tls_channel
+from starwrs.runtime.config import Address, Deployment, Limits, free_port
+from starwrs.runtime.pki import Pki, ensure_pki
 
 Behaviour = Callable[[FrameChannel, Event], Awaitable[None]]
 

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 
 import trio
 import trio.testing
-from starwrs.dispatcher.channel import FrameChannel
-from starwrs.dispatcher.config import Limits
 from starwrs.dispatcher.relay import Outcome, relay_get, relay_put
 from starwrs.protocol import (
     BulkCancel,
@@ -27,6 +25,8 @@ from starwrs.protocol import (
     data_frames,
     put_request,
 )
+from starwrs.runtime.channel import FrameChannel
+from starwrs.runtime.config import Limits
 
 LIMITS = Limits(proxy_timeout=5.0, read_timeout=3.0)
 SERIAL = 77 << 40 | 1

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import trio
-from starwrs.dispatcher.channel import FrameChannel, PeerGone, open_tls_channel
 from starwrs.dispatcher.serials import COUNTER_BITS
 from starwrs.grammar import parse
 from starwrs.protocol import (
@@ -33,6 +32,7 @@ from starwrs.protocol import (
     sha256_hex,
 )
 from starwrs.protocol.events import Frame
+from starwrs.runtime.channel import FrameChannel, PeerGone, open_tls_channel
 from starwrs.storage.sessions import open_session_store
 
 from .helpers import Stack, running_stack, text

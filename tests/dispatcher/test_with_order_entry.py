@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 import trio
-from starwrs.dispatcher.channel import open_tls_channel
-from starwrs.dispatcher.config import Address, Deployment, Limits, free_port
-from starwrs.dispatcher.pki import Pki, ensure_pki
 from starwrs.dispatcher.server import serve_dispatcher
 from starwrs.fixtures.demo import load_demo
 from starwrs.grammar import parse
 from starwrs.protocol import Request, Response
 from starwrs.proxies.oe.server import serve_oe
 from starwrs.proxies.oe.store import open_order_entry
+from starwrs.runtime.channel import open_tls_channel
+from starwrs.runtime.config import Address, Deployment, Limits, free_port
+from starwrs.runtime.pki import Pki, ensure_pki
 
 from .helpers import AppBehaviour, ProxyDouble
 

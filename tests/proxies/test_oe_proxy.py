@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 import trio
-from starwrs.dispatcher.channel import PeerGone, open_tls_channel
-from starwrs.dispatcher.config import Address, Deployment, free_port
-from starwrs.dispatcher.pki import ensure_pki
 from starwrs.fixtures.demo import CREDENTIALS_FILE, load_demo
 from starwrs.grammar import parse
 from starwrs.protocol import Echo, EchoReply, Request, Response
 from starwrs.proxies.oe.server import serve_oe
 from starwrs.proxies.oe.store import open_order_entry
+from starwrs.runtime.channel import PeerGone, open_tls_channel
+from starwrs.runtime.config import Address, Deployment, free_port
+from starwrs.runtime.pki import ensure_pki
 
 
 @pytest.fixture

@@ -6,9 +6,6 @@ from pathlib import Path
 
 import pytest
 import trio
-from starwrs.dispatcher.channel import open_tls_channel
-from starwrs.dispatcher.config import Address, Deployment, free_port
-from starwrs.dispatcher.pki import ensure_pki
 from starwrs.fixtures.demo import load_demo
 from starwrs.grammar import parse
 from starwrs.grammar.catalogue import validate
@@ -16,6 +13,9 @@ from starwrs.grammar.seed import seed_text
 from starwrs.protocol import Request, Response
 from starwrs.proxies.oe.store import open_order_entry
 from starwrs.proxies.rm.server import serve_rm
+from starwrs.runtime.channel import open_tls_channel
+from starwrs.runtime.config import Address, Deployment, free_port
+from starwrs.runtime.pki import ensure_pki
 
 JEAN = "jeanvnet2@00022924"
 DORO = "dorod@00022924"

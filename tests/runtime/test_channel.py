@@ -1,4 +1,4 @@
-"""dispatcher/channel.py: deadlines (idle vs mid-frame), refusals, peers that vanish.
+"""runtime/channel.py: deadlines (idle vs mid-frame), refusals, peers that vanish.
 
 In-memory streams and trio's autojump clock: no sockets, no waiting.
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 import trio
 import trio.testing
-from starwrs.dispatcher.channel import FrameChannel, PeerGone, ReadTimeout
 from starwrs.protocol import (
     HEADER,
     Echo,
@@ -19,6 +18,7 @@ from starwrs.protocol import (
     Response,
     Role,
 )
+from starwrs.runtime.channel import FrameChannel, PeerGone, ReadTimeout
 
 
 def channels(read_timeout: float = 1.0) -> tuple[FrameChannel, FrameChannel]:

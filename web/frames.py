@@ -24,8 +24,6 @@ frame-level pieces of that relay, so :mod:`.web` deals in requests and answers:
 from __future__ import annotations
 
 import trio
-from starwrs.dispatcher.http_server import HttpConnection, HttpError
-from starwrs.dispatcher.web_upstream import Link, UpstreamError
 from starwrs.grammar.errors import ErrorCode
 from starwrs.protocol import (
     NEED_DATA,
@@ -37,6 +35,8 @@ from starwrs.protocol import (
     encode_frame,
 )
 from starwrs.protocol.control import MAX_DATA, decode_data
+from starwrs.web.http_server import HttpConnection, HttpError
+from starwrs.web.upstream import Link, UpstreamError
 
 __all__ = [
     "MAX_PUT_FRAME",

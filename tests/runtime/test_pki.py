@@ -1,4 +1,4 @@
-"""dispatcher/pki.py: the deployment CA, mutual TLS between services, TLS 1.2+ only.
+"""runtime/pki.py: the deployment CA, mutual TLS between services, TLS 1.2+ only.
 
 Handshakes run for real (OpenSSL through trio.SSLStream) over in-memory streams.
 """
@@ -17,7 +17,7 @@ import trio
 import trio.testing
 import trustme
 from cryptography import x509
-from starwrs.dispatcher.pki import (
+from starwrs.runtime.pki import (
     LEAF_LIFETIME,
     MOZILLA_INTERMEDIATE_CIPHERS,
     SERVICE_NAMES,

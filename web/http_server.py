@@ -43,7 +43,7 @@ from http import HTTPStatus
 
 import h11
 import trio
-from starwrs.dispatcher.config import Limits
+from starwrs.runtime.config import Limits
 
 __all__ = [
     "SECURITY_HEADERS",

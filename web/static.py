@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-``GET /`` and ``GET /<file>`` serve files from ``dispatcher/static/`` (shipped as
+``GET /`` and ``GET /<file>`` serve files from ``web/client/`` (shipped as
 package data).  A request path is accepted only if, after percent-decoding, every
 segment is a plain file name -- letters, digits, ``.``, ``_`` and ``-``, not
 starting with a dot -- so ``..``, hidden files, backslashes, NUL bytes and encoded
@@ -23,7 +23,7 @@ from urllib.parse import unquote
 __all__ = ["CONTENT_TYPES", "STATIC_ROOT", "StaticFile", "resolve_static"]
 
 #: where the static files are
-STATIC_ROOT = Path(__file__).resolve().parent / "static"
+STATIC_ROOT = Path(__file__).resolve().parent / "client"
 
 #: suffix -> Content-Type
 CONTENT_TYPES: dict[str, str] = {

@@ -18,10 +18,6 @@ from pathlib import Path
 
 import pytest
 import trio
-from starwrs.dispatcher.channel import FrameChannel, PeerGone, ReadTimeout
-from starwrs.dispatcher.config import Address, Deployment, Limits
-from starwrs.dispatcher.pki import Pki, client_context_for_ca, ensure_pki
-from starwrs.dispatcher.web import serve_web
 from starwrs.grammar import MessageError, parse
 from starwrs.protocol import (
     BulkData,
@@ -42,6 +38,10 @@ from starwrs.protocol import (
     Ticket,
     data_frames,
 )
+from starwrs.runtime.channel import FrameChannel, PeerGone, ReadTimeout
+from starwrs.runtime.config import Address, Deployment, Limits
+from starwrs.runtime.pki import Pki, client_context_for_ca, ensure_pki
+from starwrs.web.server import serve_web
 
 USER = "jeanvnet2"
 PASSWORD = "s3cret, with <odd> characters=~"
@@ -322,6 +322,6 @@ async def start_stack(
 
 def dead_address() -> Address:
     """A loopback address where nothing listens (a dead dispatcher)."""
-    from starwrs.dispatcher.config import free_port
+    from starwrs.runtime.config import free_port
 
     return Address("127.0.0.1", free_port())

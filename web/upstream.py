@@ -37,9 +37,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import trio
-from starwrs.dispatcher.config import Address, Limits
 from starwrs.grammar.errors import ErrorCode, StarwrsError
 from starwrs.protocol import NEED_DATA, ConnectionClosed, Frame, FrameReader, ProtocolError
+from starwrs.runtime.config import Address, Limits
 
 __all__ = ["DOWN_FOR", "DispatcherPool", "Link", "UpstreamError"]
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import trio
 from starwrs.cli.client_http import HttpsClient
-from starwrs.dispatcher.config import Address, Deployment, Limits, free_port
-from starwrs.dispatcher.pki import client_context_for_ca, ensure_pki
-from starwrs.dispatcher.web import SESSION_COOKIE, serve_web
 from starwrs.protocol import decode_frame, encode_frame, make_header
+from starwrs.runtime.config import Address, Deployment, Limits, free_port
+from starwrs.runtime.pki import client_context_for_ca, ensure_pki
+from starwrs.web.server import SESSION_COOKIE, serve_web
 
 serve_dispatcher = pytest.importorskip("starwrs.dispatcher.server").serve_dispatcher
 serve_oe = pytest.importorskip("starwrs.proxies.oe.server").serve_oe

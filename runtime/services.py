@@ -15,7 +15,7 @@ __all__ = ["PROXIES", "SERVICES", "entry_point", "installed_proxies"]
 
 #: service name -> "module:function"
 SERVICES: dict[str, str] = {
-    "web": "starwrs.dispatcher.web:serve_web",
+    "web": "starwrs.web.server:serve_web",
     "dispatcher": "starwrs.dispatcher.server:serve_dispatcher",
     "oe": "starwrs.proxies.oe.server:serve_oe",
     "rm": "starwrs.proxies.rm.server:serve_rm",

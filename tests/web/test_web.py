@@ -1,4 +1,4 @@
-"""dispatcher/web.py: the HTTPS web server over real TLS on loopback.
+"""web/server.py: the HTTPS web server over real TLS on loopback.
 
 The dispatcher behind it is the scripted double of ``test_web_fake``; the real
 dispatcher is exercised in ``test_web_stack``.
@@ -20,10 +20,6 @@ import trio
 import trio.testing
 import trustme
 from starwrs.cli.client_http import ClientError, HttpResponse, HttpsClient
-from starwrs.dispatcher.config import Address, Deployment, Limits
-from starwrs.dispatcher.pki import client_context_for_ca
-from starwrs.dispatcher.web import SESSION_COOKIE, serve_web, session_key
-from starwrs.dispatcher.web_static import STATIC_ROOT, resolve_static
 from starwrs.protocol import (
     Frame,
     FrameReader,
@@ -35,6 +31,10 @@ from starwrs.protocol import (
 )
 from starwrs.protocol.bulk import data_frames
 from starwrs.protocol.control import decode_data, encode_data, encode_get, encode_put, encode_ticket
+from starwrs.runtime.config import Address, Deployment, Limits
+from starwrs.runtime.pki import client_context_for_ca
+from starwrs.web.server import SESSION_COOKIE, serve_web, session_key
+from starwrs.web.static import STATIC_ROOT, resolve_static
 
 from .test_web_fake import (
     BIG,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-from starwrs.cli.cmd_serve import RESTART_FIRST, RESTART_MAX, RESTART_STABLE, restart_delay
+from starwrs.runtime.supervise import RESTART_FIRST, RESTART_MAX, RESTART_STABLE, restart_delay
 
 
 def test_a_first_crash_restarts_after_the_first_delay() -> None:

@@ -40,11 +40,11 @@ Endpoints (one trio task per connection, h11 for HTTP/1.1, keep-alive):
       ``Content-Length`` above it needs the request header ``X-Starwrs-Mech: bulk``
       (otherwise 413 before a byte of body is read).
 ``GET /``, ``GET /<file>``
-    Static files (:mod:`.web_static`).
+    Static files (:mod:`.static`).
 
-The pieces: :mod:`.http_server` (h11 and every HTTP limit), :mod:`.web_frames`
-(frames in bodies, the key, the put relay), :mod:`.web_upstream` (dispatcher
-links, pool, round robin), :mod:`.web_static`; this module routes and answers.
+The pieces: :mod:`.http_server` (h11 and every HTTP limit), :mod:`.frames`
+(frames in bodies, the key, the put relay), :mod:`.upstream` (dispatcher
+links, pool, round robin), :mod:`.static`; this module routes and answers.
 
 While the web server waits for a dispatcher, a watcher task reads the client's
 side of the connection: a disconnect cancels the wait and closes the dispatcher
@@ -74,10 +74,14 @@ from typing import Any, TypeVar
 
 import h11
 import trio
-from starwrs.dispatcher.config import Address, Deployment
-from starwrs.dispatcher.http_server import ClientGone, HttpConnection, HttpError, header_value
-from starwrs.dispatcher.pki import load_pki
-from starwrs.dispatcher.web_frames import (
+from starwrs.grammar import Member, Message, MessageError, parse, serialize
+from starwrs.grammar.catalogue_session import LogonAck
+from starwrs.grammar.errors import ErrorCode
+from starwrs.protocol import BulkGet, BulkPut, Frame, Mechanism, ProtocolError
+from starwrs.protocol.control import decode_bulk_request
+from starwrs.runtime.config import Address, Deployment
+from starwrs.runtime.pki import load_pki
+from starwrs.web.frames import (
     BodyFrames,
     check_request_frame,
     is_last_data,
@@ -85,13 +89,9 @@ from starwrs.dispatcher.web_frames import (
     with_key,
     without_key,
 )
-from starwrs.dispatcher.web_static import STATIC_ROOT, resolve_static
-from starwrs.dispatcher.web_upstream import DispatcherPool, Link, UpstreamError
-from starwrs.grammar import Member, Message, MessageError, parse, serialize
-from starwrs.grammar.catalogue_session import LogonAck
-from starwrs.grammar.errors import ErrorCode
-from starwrs.protocol import BulkGet, BulkPut, Frame, Mechanism, ProtocolError
-from starwrs.protocol.control import decode_bulk_request
+from starwrs.web.http_server import ClientGone, HttpConnection, HttpError, header_value
+from starwrs.web.static import STATIC_ROOT, resolve_static
+from starwrs.web.upstream import DispatcherPool, Link, UpstreamError
 
 __all__ = [
     "FRAME_CONTENT_TYPE",

@@ -1,0 +1,1 @@
+"""The DMZ tier: the HTTPS web server (h11) and the browser client it serves."""
