@@ -2,14 +2,16 @@
 
 ::
 
-    starwrs admin --state DIR apps USER RM INBX     # set the applications a user may use
+    starwrs admin --state DIR apps USER RM INBX     # replace the applications a user may use
+    starwrs admin --state DIR apps USER --add RS    # add to them (--remove takes away)
     starwrs admin --state DIR disable USER           # a disabled user's sessions end
     starwrs admin --state DIR enable USER
 
 The request goes straight to the order entry proxy over mutual TLS with the
 ``admin`` certificate from ``STATE``; order entry then tells every dispatcher, so
 the change applies from the user's next request.  Prints the answer message; exit
-status 0 on ``ERROR=0``, 1 on an error answer, 2 when order entry cannot be reached.
+status 0 on ``ERROR=0``; 1 on an error answer, printed as one line that says what
+the code means; 2 for a usage mistake or when order entry cannot be reached.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from typing import Any
 import trio
 from starwrs.grammar import Member, Message, parse, serialize
 from starwrs.grammar.codecs import list_group
-from starwrs.grammar.errors import MessageError
+from starwrs.grammar.errors import MessageError, describe
 from starwrs.protocol import ProtocolError, Request, Response
+from starwrs.proxies.oe.reference import APPLICATIONS
 from starwrs.runtime.channel import PeerGone, ReadTimeout, open_tls_channel
 from starwrs.runtime.config import Deployment
 from starwrs.runtime.pki import load_pki
+
+_KNOWN_APPS = frozenset(code for code, _ in APPLICATIONS)
 
 
 def register(sub: Any) -> None:
@@ -34,19 +39,38 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser("admin", help="order entry administration")
     parser.add_argument("--state", type=Path, default=Path("state"), help="state directory")
     actions = parser.add_subparsers(dest="action", required=True)
-    apps = actions.add_parser("apps", help="set the applications a user may use")
+    apps = actions.add_parser(
+        "apps", help="replace (or with --add/--remove change) the applications a user may use"
+    )
     apps.add_argument("user")
-    apps.add_argument("apps", nargs="*", help="targets, e.g. RM INBX RS")
+    apps.add_argument("apps", nargs="*", type=_application, help="targets, e.g. RM INBX RS")
+    apps.add_argument("--add", nargs="+", type=_application, default=[], metavar="APP")
+    apps.add_argument("--remove", nargs="+", type=_application, default=[], metavar="APP")
     for name in ("enable", "disable"):
         act = actions.add_parser(name, help=f"{name} a user")
         act.add_argument("user")
     parser.set_defaults(func=run)
 
 
-def build(args: argparse.Namespace) -> Message:
-    """The admin request message for the parsed arguments."""
+def _application(text: str) -> str:
+    """An application a user can be given (order entry's reference list)."""
+    value = text.strip().upper()
+    if value not in _KNOWN_APPS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an application (known: {', '.join(sorted(_KNOWN_APPS))})"
+        )
+    return value
+
+
+def build(args: argparse.Namespace, current: frozenset[str] = frozenset()) -> Message:
+    """The admin request message for the parsed arguments.
+
+    *current* is the user's applications now, for ``--add`` / ``--remove``.
+    """
     if args.action == "apps":
-        apps = list_group([a.strip().upper() for a in args.apps])
+        chosen = set(args.apps) if args.apps else set(current)
+        chosen = (chosen | set(args.add)) - set(args.remove)
+        apps = list_group(sorted(chosen))
         return Message("UAPP", (Member("USERID", args.user), Member("APPS", apps)))
     enabled = "1" if args.action == "enable" else "0"
     return Message("UENB", (Member("USERID", args.user), Member("ENABLED", enabled)))
@@ -72,21 +96,68 @@ async def send(deployment: Deployment, message: Message) -> Response:
     return answer
 
 
+async def _current_apps(deployment: Deployment, user: str) -> frozenset[str]:
+    """The user's applications now (GUA as the admin), for --add / --remove."""
+    answer = await send(deployment, Message("GUA", (Member("USERID", user),)))
+    reply = parse(answer.payload.decode("utf-8", "replace"))
+    code = reply.get("ERROR")
+    if code != "0":
+        raise _Refused(int(code) if isinstance(code, str) and code.isdigit() else 1)
+    value = reply.get("APPS")
+    items = getattr(value, "items", ()) if value is not None else ()
+    return frozenset(i for i in items if isinstance(i, str) and i)
+
+
+class _Refused(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+async def _perform(deployment: Deployment, args: argparse.Namespace) -> Response:
+    current: frozenset[str] = frozenset()
+    if args.action == "apps" and (args.add or args.remove) and not args.apps:
+        current = await _current_apps(deployment, args.user)
+    return await send(deployment, build(args, current))
+
+
+def _refusal(args: argparse.Namespace, code: int) -> str:
+    """One line saying what an error answer means for this action."""
+    if code == 6115:
+        return f"starwrs admin {args.action}: no such user {args.user!r} (6115)"
+    meaning = describe(code) or "refused"
+    return f"starwrs admin {args.action} {args.user}: {meaning} ({code})"
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one admin action."""
+    if args.action == "apps" and args.apps and (args.add or args.remove):
+        print("starwrs admin apps: give either a list or --add/--remove, not both", file=sys.stderr)
+        return 2
     try:
         deployment = Deployment.load(args.state.resolve())
-        answer = trio.run(send, deployment, build(args))
-    except (OSError, KeyError, ValueError) as err:
+    except (OSError, KeyError, ValueError, TypeError) as err:
         print(f"starwrs admin: cannot read the deployment in {args.state}: {err}", file=sys.stderr)
+        return 2
+    try:
+        answer = trio.run(_perform, deployment, args)
+    except _Refused as refused:
+        print(_refusal(args, refused.code), file=sys.stderr)
+        return 1
+    except (OSError, KeyError, ValueError) as err:
+        print(f"starwrs admin: cannot use the deployment in {args.state}: {err}", file=sys.stderr)
         return 2
     except (PeerGone, ReadTimeout, ProtocolError) as err:
         print(f"starwrs admin: order entry unreachable: {err}", file=sys.stderr)
         return 2
     text = answer.payload.decode("utf-8", "replace")
-    print(text)
     try:
-        ok = parse(text).get("ERROR") == "0"
+        code = parse(text).get("ERROR")
     except MessageError:
-        ok = False
-    return 0 if ok and answer.status == 0 else 1
+        code = None
+    if code == "0" and answer.status == 0:
+        print(text)
+        return 0
+    number = int(code) if isinstance(code, str) and code.isdigit() else answer.status
+    print(_refusal(args, number), file=sys.stderr)
+    return 1

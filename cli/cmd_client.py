@@ -50,7 +50,7 @@ import trio
 from starwrs.cli.client_http import ClientError, HttpResponse, HttpsClient
 from starwrs.grammar import MessageError, parse
 from starwrs.grammar.catalogue import SERVICES, lookup
-from starwrs.grammar.errors import ErrorCode
+from starwrs.grammar.errors import ErrorCode, describe
 from starwrs.protocol import (
     NEED_DATA,
     BulkData,
@@ -129,6 +129,16 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
+def _target(text: str) -> str:
+    """``--target``: 1-4 visible ASCII characters (PROTOCOL.md section 2)."""
+    value = text.strip().upper()
+    if not (1 <= len(value) <= 4 and value.isascii() and value.isprintable() and " " not in value):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a target: 1-4 letters or digits, e.g. RM, OE, INBX"
+        )
+    return value
+
+
 def register(sub: Any) -> None:
     """Add the ``client`` sub-command with its ``send`` and ``echo`` actions."""
     parser: argparse.ArgumentParser = sub.add_parser(
@@ -141,7 +151,9 @@ def register(sub: Any) -> None:
     _common(send, suppress=True)
     send.add_argument("message", help="the message, e.g. 'GRTL<PRODUCT=V>'")
     send.add_argument("--mech", choices=("sync", "async", "bulk"), default="sync")
-    send.add_argument("--target", help="target service (default: from the acronym)")
+    send.add_argument(
+        "--target", type=_target, help="target service (default: from the acronym)"
+    )
     send.add_argument("--out", type=Path, help="write the payload (bulk: the resource) here")
     send.add_argument(
         "--poll-timeout",
@@ -153,7 +165,9 @@ def register(sub: Any) -> None:
 
     echo = actions.add_parser("echo", help="connectivity test through web and dispatcher")
     _common(echo, suppress=True)
-    echo.add_argument("--target", default="DSP", help="target of the echo frame (default DSP)")
+    echo.add_argument(
+        "--target", type=_target, default="DSP", help="target of the echo frame (default DSP)"
+    )
     echo.set_defaults(func=run)
 
 
@@ -237,7 +251,20 @@ def _payload_error(payload: bytes) -> int:
 def _check_answer(frame: Frame) -> None:
     code = frame.header.status or _payload_error(frame.payload)
     if code not in (0, 1):
-        raise _Exit(1, {"error": code, "message": _text(frame.payload)})
+        raise _answer_error(code, frame.payload)
+
+
+def _answer_error(code: int, payload: bytes) -> _Exit:
+    """Exit 1 with the code, what it means, and the answer as it came."""
+    meaning = describe(code)
+    return _Exit(
+        1,
+        {
+            "error": code,
+            "message": f"{code} {meaning}" if meaning else f"error {code}",
+            "answer": _text(payload),
+        },
+    )
 
 
 def _frame_json(frame: Frame, **extra: Any) -> str:
@@ -370,7 +397,7 @@ async def _get_once(client: _Client, download: Download, out: BinaryIO) -> None:
                 except ProtocolError as err:
                     raise _bad_answer(err) from None
                 if isinstance(event, Response):
-                    raise _Exit(1, {"error": event.status, "message": _text(event.payload)})
+                    raise _answer_error(event.status, event.payload)
                 if download.done or event is NEED_DATA or isinstance(event, ConnectionClosed):
                     break
             if download.done:

@@ -21,6 +21,7 @@ from typing import Any
 from starwrs.protocol.errors import ErrorCode, ProtocolError
 from starwrs.protocol.header import (
     DEFAULT_MAX_FRAME_SIZE,
+    HEADER_SIZE,
     MAX_FRAME_LENGTH,
     header_from_dict,
     header_from_text,
@@ -50,10 +51,23 @@ def register(sub: Any) -> None:
     encode.set_defaults(func=run_encode)
 
 
+def _frame_size(text: str) -> int:
+    """``--max-frame-size``: a whole number of bytes, at least one header."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of bytes") from None
+    if not HEADER_SIZE <= value <= MAX_FRAME_LENGTH:
+        raise argparse.ArgumentTypeError(
+            f"{value} is outside {HEADER_SIZE}..{MAX_FRAME_LENGTH} bytes"
+        )
+    return value
+
+
 def _max_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-frame-size",
-        type=int,
+        type=_frame_size,
         default=DEFAULT_MAX_FRAME_SIZE,
         metavar="N",
         help=f"largest frame length accepted (default {DEFAULT_MAX_FRAME_SIZE})",

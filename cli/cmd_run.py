@@ -8,6 +8,7 @@ stderr, and stops cleanly on SIGTERM or SIGINT.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
 import sys
@@ -16,7 +17,7 @@ from typing import Any
 
 import trio
 from starwrs.runtime.config import Deployment
-from starwrs.runtime.services import SERVICES, entry_point
+from starwrs.runtime.services import entry_point, installed_services
 
 
 def register(sub: Any) -> None:
@@ -24,7 +25,7 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "run", help="run one service (used by 'starwrs serve')"
     )
-    parser.add_argument("name", choices=sorted(SERVICES))
+    parser.add_argument("name", choices=installed_services())
     parser.add_argument("--state", required=True, type=Path, help="state directory")
     parser.add_argument("--index", type=int, default=0, help="which dispatcher (0-based)")
     parser.set_defaults(func=run)
@@ -55,5 +56,41 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError) as err:
         print(f"starwrs run: cannot read {args.state}/deployment.json: {err}", file=sys.stderr)
         return 2
-    trio.run(_main, args.name, deployment, args.index)
+    if args.name == "dispatcher" and not 0 <= args.index < len(deployment.dispatchers):
+        print(
+            f"starwrs run: --index {args.index} is not a dispatcher of this deployment "
+            f"(it has {len(deployment.dispatchers)}: 0-{len(deployment.dispatchers) - 1})",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        trio.run(_main, args.name, deployment, args.index)
+    except (OSError, BaseExceptionGroup) as failure:
+        err = _first_os_error(failure)
+        if err is None:
+            raise
+        print(f"starwrs run {args.name}: {_explain(err, deployment)}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _first_os_error(failure: BaseException) -> OSError | None:
+    """The OS error inside *failure* (trio wraps a task's error in groups)."""
+    if isinstance(failure, OSError):
+        return failure
+    if isinstance(failure, BaseExceptionGroup):
+        for inner in failure.exceptions:
+            found = _first_os_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def _explain(err: OSError, deployment: Deployment) -> str:
+    """One line for the OS error that stopped the service (address in use, ...)."""
+    if err.errno == errno.EADDRINUSE:
+        return (
+            "its address is in use -- is this deployment already running? "
+            f"(starwrs status --state {deployment.state_dir})"
+        )
+    return f"{err.__class__.__name__}: {err}"

@@ -14,7 +14,9 @@ Theory of operation
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import socket
 import sys
 from functools import partial
 from pathlib import Path
@@ -24,6 +26,7 @@ import trio
 from starwrs.runtime.config import Address, Deployment, Limits, free_port
 from starwrs.runtime.pki import ensure_pki
 from starwrs.runtime.services import installed_proxies
+from starwrs.runtime.statelock import StateBusy, lock_state
 from starwrs.runtime.supervise import supervise
 
 
@@ -64,6 +67,9 @@ def _limits(args: argparse.Namespace) -> Limits:
         overrides["proxy_timeout"] = args.proxy_timeout
     if args.head_timeout is not None:
         overrides["head_timeout"] = args.head_timeout
+    for name, value in overrides.items():
+        if not value > 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive number of seconds")
     return Limits(**overrides)  # type: ignore[arg-type]
 
 
@@ -97,15 +103,59 @@ async def load_demo_data(state: Path) -> Path:
     return state / CREDENTIALS_FILE
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail with one clear line if the web server's address cannot be bound.
+
+    Raises:
+        ValueError: the port is in use or the address is not this machine's.
+    """
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except PermissionError:
+            raise ValueError(
+                f"port {port} on {host} needs privileges; choose another with --port"
+            ) from None
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise ValueError(
+                    f"port {port} on {host} is in use by another program; "
+                    "choose another with --port (0: any free port)"
+                ) from None
+            raise ValueError(f"cannot listen on {host}:{port}: {err.strerror}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """``starwrs serve``."""
+    if not 0 <= args.port <= 65535:
+        print(f"starwrs serve: --port {args.port} is not a TCP port (0-65535)", file=sys.stderr)
+        return 2
+    if args.dispatchers < 1 or args.dispatchers > 16:
+        print("starwrs serve: --dispatchers must be between 1 and 16", file=sys.stderr)
+        return 2
     try:
+        lock = lock_state(args.state.resolve())
+    except StateBusy as err:
+        print(f"starwrs serve: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"starwrs serve: cannot use {args.state}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    try:
+        check_port(args.host, args.port)
         deployment = prepare(args)
-    except (OSError, ValueError) as err:
-        print(f"starwrs: cannot prepare {args.state}: {err}", file=sys.stderr)
+    except ValueError as err:
+        print(f"starwrs serve: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"starwrs serve: cannot prepare {args.state}: {err}", file=sys.stderr)
         return 2
     if args.demo:
         creds = trio.run(load_demo_data, deployment.state_dir)
         print(f"starwrs: demo users and passwords in {creds}", flush=True)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    return trio.run(partial(supervise, deployment, restart=args.restart))
+    return trio.run(partial(supervise, deployment, restart=args.restart, inherit=(lock,)))

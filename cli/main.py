@@ -15,6 +15,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from importlib import metadata
+from typing import NoReturn
 
 #: sub-command name -> module (relative to this package) that registers it
 COMMANDS: dict[str, str] = {
@@ -28,12 +30,34 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose every complaint is one line on stderr, exit 2.
+
+    argparse prints the whole usage block before the error; a user who typed one
+    wrong option needs the error and where to look, so this prints
+    ``starwrs serve: error: … (starwrs serve --help)`` and nothing else.  Sub-command
+    parsers inherit the class (argparse creates them with ``type(self)``).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def version() -> str:
+    """The installed distribution's version."""
+    try:
+        return metadata.version("starwrs")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare tree
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every available sub-command registered."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="starwrs",
         description="starwrs: secure web reporting for telecom call detail data.",
     )
+    parser.add_argument("--version", action="version", version=f"starwrs {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMANDS.values():
         try:
@@ -56,6 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as err:  # the last line of defence: never a traceback
+        # Every command reports the mistakes it knows of itself; this catches the
+        # ones nobody foresaw, still as one line, with the detail in the log level.
+        print(f"starwrs {args.command}: {err.__class__.__name__}: {err}", file=sys.stderr)
+        return 1
     return status
 
 

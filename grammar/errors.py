@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["ErrorCode", "MessageError", "StarwrsError"]
+__all__ = ["ErrorCode", "MessageError", "StarwrsError", "describe"]
 
 
 class ErrorCode(IntEnum):
@@ -327,3 +327,35 @@ class MessageError(StarwrsError):
     def to_json(self) -> dict[str, object]:
         """The CLI's one-line error shape: ``{"error", "message", "offset"}``."""
         return {"error": int(self.code), "message": self.message, "offset": self.offset}
+
+
+_MEANINGS: dict[int, str] | None = None
+
+
+def describe(code: int) -> str:
+    """What wire status *code* means, in the words of the spec (``""`` if unknown).
+
+    The text is the ``#:`` comment that documents the code's :class:`ErrorCode`
+    member, read once from this module's own source, so the enum stays the one
+    place a code's meaning is written.
+    """
+    global _MEANINGS
+    if _MEANINGS is None:
+        import re
+        from pathlib import Path
+
+        meanings: dict[int, str] = {}
+        lines = Path(__file__).read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines):
+            found = re.match(r"\s*#: (\d+) (.*)", line)
+            if not found:
+                continue
+            text = found.group(2)
+            following = number + 1
+            while following < len(lines) and lines[following].strip().startswith("#: "):
+                text += " " + lines[following].strip()[3:]
+                following += 1
+            text = re.split(r" -- | \((?:starwrs|PROTOCOL|Appendix)", text)[0]
+            meanings.setdefault(int(found.group(1)), text.strip().rstrip("."))
+        _MEANINGS = meanings
+    return _MEANINGS.get(int(code), "")

@@ -536,13 +536,13 @@ def header_from_text(text: str, max_frame_size: int | None = DEFAULT_MAX_FRAME_S
         )
     for name in _INT_FIELDS:
         value = fields[name]
-        if not (
-            isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20
-        ):
+        if not (isinstance(value, str) and value.isascii() and value.isdigit()):
             raise RemoteProtocolError(
                 ErrorCode.MALFORMED_FRAME, f"{name.upper()} must be a decimal number"
             )
-        fields[name] = int(value)
+        # a long digit string is out of range, not "not a number": cap it at one
+        # past the widest field (20 digits) so int() never sees a huge string
+        fields[name] = int(value) if len(value) <= 20 else 10**20
     return _from_fields(fields, max_frame_size)
 
 

@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["PROXIES", "SERVICES", "entry_point", "installed_proxies"]
+__all__ = ["PROXIES", "SERVICES", "entry_point", "installed_proxies", "installed_services"]
 
 #: service name -> "module:function"
 SERVICES: dict[str, str] = {
@@ -50,3 +50,15 @@ def installed_proxies() -> dict[str, str]:
             continue
         found[target] = name
     return found
+
+
+def installed_services() -> list[str]:
+    """The services whose code exists in this installation, sorted."""
+    found = []
+    for name in SERVICES:
+        try:
+            entry_point(name)
+        except ModuleNotFoundError:
+            continue
+        found.append(name)
+    return sorted(found)

@@ -18,6 +18,7 @@ import json
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import trio
 from starwrs.runtime.config import Deployment
@@ -54,7 +55,8 @@ def _plan(deployment: Deployment) -> list[tuple[str, int]]:
 
 
 class _Child:
-    def __init__(self, name: str, index: int, process: trio.Process) -> None:
+    def __init__(self, name: str, index: int, process: trio.Process, log_path: Path) -> None:
+        self.log_path = log_path
         self.name = name
         self.index = index
         self.process = process
@@ -62,6 +64,16 @@ class _Child:
     @property
     def label(self) -> str:
         return self.name if self.name != "dispatcher" else f"dispatcher[{self.index}]"
+
+    def last_words(self) -> str:
+        """``: <the last line of its log>``, or nothing when the log is empty."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(max(0, log.seek(0, 2) - 4096))
+                lines = log.read().decode("utf-8", "replace").strip().splitlines()
+        except OSError:
+            return ""
+        return f": {lines[-1].strip()}" if lines else ""
 
 
 async def _wait_ready(child: _Child) -> None:
@@ -72,16 +84,19 @@ async def _wait_ready(child: _Child) -> None:
         while b"\n" not in buffer:
             chunk = await stdout.receive_some(1024)
             if not chunk:
-                raise RuntimeError(f"{child.label} exited before it was ready")
+                raise RuntimeError(f"{child.label} exited before it was ready{child.last_words()}")
             buffer += chunk
     if not buffer.startswith(b"ready "):
         raise RuntimeError(f"{child.label} said {buffer!r} instead of ready")
 
 
-async def _start(deployment: Deployment, name: str, index: int) -> _Child:
+async def _start(
+    deployment: Deployment, name: str, index: int, inherit: tuple[int, ...] = ()
+) -> _Child:
     state = deployment.state_dir
     log_name = name if name != "dispatcher" else f"dispatcher{index}"
-    log = open(state / "logs" / f"{log_name}.log", "ab")  # noqa: SIM115, ASYNC230 - handed to the child
+    log_path = state / "logs" / f"{log_name}.log"
+    log = open(log_path, "ab")  # noqa: SIM115, ASYNC230 - handed to the child
     try:
         process = await trio.lowlevel.open_process(
             [
@@ -98,10 +113,11 @@ async def _start(deployment: Deployment, name: str, index: int) -> _Child:
             stdout=subprocess.PIPE,
             stderr=log,
             stdin=subprocess.DEVNULL,
+            pass_fds=inherit,
         )
     finally:
         log.close()
-    return _Child(name, index, process)
+    return _Child(name, index, process, log_path)
 
 
 async def _stop(children: list[_Child]) -> None:
@@ -126,7 +142,9 @@ def _write_pids(deployment: Deployment, children: list[_Child]) -> None:
     temporary.replace(path)  # readers never see half a file
 
 
-async def _keep_running(deployment: Deployment, children: list[_Child], slot: int) -> None:
+async def _keep_running(
+    deployment: Deployment, children: list[_Child], slot: int, inherit: tuple[int, ...]
+) -> None:
     """Start ``children[slot]`` again each time it dies, with back-off."""
     delay: float | None = None
     while True:
@@ -142,7 +160,7 @@ async def _keep_running(deployment: Deployment, children: list[_Child], slot: in
             flush=True,
         )
         await trio.sleep(delay)
-        fresh = await _start(deployment, child.name, child.index)
+        fresh = await _start(deployment, child.name, child.index, inherit)
         children[slot] = fresh  # _stop() stops whichever process is current
         try:
             await _wait_ready(fresh)
@@ -155,14 +173,20 @@ async def _keep_running(deployment: Deployment, children: list[_Child], slot: in
         print(f"starwrs: {fresh.label} restarted pid={fresh.process.pid}", flush=True)
 
 
-async def supervise(deployment: Deployment, *, restart: bool = True) -> int:
-    """Steps 4-5; returns the exit status."""
+async def supervise(
+    deployment: Deployment, *, restart: bool = True, inherit: tuple[int, ...] = ()
+) -> int:
+    """Start every service, keep them running until a signal; return the exit status.
+
+    *inherit* are descriptors every service keeps open (the state lock,
+    :mod:`starwrs.runtime.statelock`).
+    """
     children: list[_Child] = []
     stopping = False
     try:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             for name, index in _plan(deployment):
-                child = await _start(deployment, name, index)
+                child = await _start(deployment, name, index, inherit)
                 children.append(child)
                 await _wait_ready(child)
                 print(f"starwrs: {child.label} pid={child.process.pid}", flush=True)
@@ -178,7 +202,7 @@ async def supervise(deployment: Deployment, *, restart: bool = True) -> int:
             async with trio.open_nursery() as nursery:
                 for slot, child in enumerate(children):
                     if restart:
-                        nursery.start_soon(_keep_running, deployment, children, slot)
+                        nursery.start_soon(_keep_running, deployment, children, slot, inherit)
                     else:
                         nursery.start_soon(report, child)
                 async for signum in signals:

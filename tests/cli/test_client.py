@@ -96,7 +96,11 @@ async def test_error_answer_is_exit_1_with_one_json_line(stack: Stack, run: Run)
     await run(*connect(stack), "send", "BAD<>")
     assert run.status == 1
     assert run.out == ""
-    assert run.error() == {"error": 6104, "message": "BADA<ERROR=6104>"}
+    assert run.error() == {
+        "error": 6104,
+        "message": "6104 no valid request",
+        "answer": "BADA<ERROR=6104>",
+    }
 
 
 async def test_wrong_password_is_exit_1(stack: Stack, run: Run) -> None:
@@ -169,7 +173,11 @@ async def test_bulk_error_answer(stack: Stack, run: Run, tmp_path: Path) -> None
         *connect(stack), "send", "F<INBOXID=1>", "--mech", "bulk", "--out", str(tmp_path / "x")
     )
     assert run.status == 1
-    assert run.error() == {"error": 5105, "message": "F<ERROR=5105>"}
+    assert run.error() == {
+        "error": 5105,
+        "message": "5105 could not make an SQL connection to the Inbox database",
+        "answer": "F<ERROR=5105>",
+    }
 
 
 async def test_state_directory_gives_url_and_ca(stack: Stack, run: Run, tmp_path: Path) -> None:
