@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import argparse
 import errno
-import logging
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import trio
-from starwrs.runtime.config import Deployment
+from starwrs.runtime import logs
+from starwrs.runtime.config import Deployment, process_label
+from starwrs.runtime.metrics import serve_metrics
 from starwrs.runtime.services import entry_point, installed_services
 
 
@@ -33,8 +34,11 @@ def register(sub: Any) -> None:
 
 async def _main(name: str, deployment: Deployment, index: int) -> None:
     entry = entry_point(name)
+    metrics = deployment.metrics.get(process_label(name, index))
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
+            if metrics is not None:
+                await nursery.start(serve_metrics, metrics)
             await nursery.start(
                 lambda task_status: entry(deployment, index=index, task_status=task_status)
             )
@@ -46,16 +50,13 @@ async def _main(name: str, deployment: Deployment, index: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the service until a signal; return the exit status."""
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format=f"%(asctime)s {args.name}[{args.index}] %(levelname)s %(name)s: %(message)s",
-    )
     try:
         deployment = Deployment.load(args.state)
     except (OSError, ValueError, KeyError) as err:
         print(f"starwrs run: cannot read {args.state}/deployment.json: {err}", file=sys.stderr)
         return 2
+    # every record one escaped line on stderr, at the level deployment.json names
+    logs.configure(args.name, logs.level_for(deployment.log_levels, args.name), index=args.index)
     if args.name == "dispatcher" and not 0 <= args.index < len(deployment.dispatchers):
         print(
             f"starwrs run: --index {args.index} is not a dispatcher of this deployment "
@@ -66,10 +67,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         trio.run(_main, args.name, deployment, args.index)
     except (OSError, BaseExceptionGroup) as failure:
-        err = _first_os_error(failure)
-        if err is None:
+        cause = _first_os_error(failure)
+        if cause is None:
             raise
-        print(f"starwrs run {args.name}: {_explain(err, deployment)}", file=sys.stderr)
+        print(f"starwrs run {args.name}: {_explain(cause, deployment)}", file=sys.stderr)
         return 2
     return 0
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from starwrs.runtime.config import Address, Deployment, Limits, free_port
+from starwrs.runtime.config import Address, Deployment, Limits, free_port, process_label
 from starwrs.runtime.pki import ensure_pki
 from starwrs.runtime.services import installed_proxies
 from starwrs.runtime.statelock import StateBusy, lock_state
@@ -80,6 +80,12 @@ def prepare(args: argparse.Namespace) -> Deployment:
     (state / "logs").mkdir(exist_ok=True)
     ensure_pki(state, hostnames=[args.host], server_cert=args.cert, server_key=args.key)
     port = args.port or free_port(args.host)
+    labels = [
+        "serve",
+        "web",
+        *(process_label("dispatcher", i) for i in range(args.dispatchers)),
+        *installed_proxies().values(),
+    ]
     deployment = Deployment(
         state_dir=state,
         web=Address(args.host, port),
@@ -88,6 +94,7 @@ def prepare(args: argparse.Namespace) -> Deployment:
         limits=_limits(args),
         web_cert=args.cert,
         web_key=args.key,
+        metrics={label: Address("127.0.0.1", free_port()) for label in labels},
     )
     deployment.save()
     return deployment

@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "serve": "cmd_serve",
     "run": "cmd_run",
     "admin": "cmd_admin",
+    "status": "cmd_status",
+    "datamart": "cmd_datamart",
 }
 
 

@@ -40,7 +40,6 @@ import math
 from dataclasses import dataclass
 
 import trio
-from starwrs.dispatcher.routing import error_payload
 from starwrs.grammar.errors import ErrorCode
 from starwrs.protocol import (
     BulkCancel,
@@ -54,6 +53,7 @@ from starwrs.protocol import (
 )
 from starwrs.runtime.channel import FrameChannel, PeerGone, ReadTimeout
 from starwrs.runtime.config import Limits
+from starwrs.runtime.pool import error_payload
 
 __all__ = ["Outcome", "relay_get", "relay_put"]
 

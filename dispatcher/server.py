@@ -14,10 +14,13 @@ that service's proxy over a third socket.  Here (docs/runtime.md):
   and serves each connection in its own task, catching everything that task can
   raise: one connection's or one proxy's failure never reaches another.
 * **Per connection**, frames are taken one after another: an **echo** is answered
-  at once, contacting nothing; target ``DSP`` is the dispatcher itself (``LON``,
+  at once, contacting nothing (one that carries a key -- every echo the web
+  server relays does -- only if the key names a live session: 7004 and the
+  connection closed otherwise); target ``DSP`` is the dispatcher itself (``LON``,
   ``LOFF``, ``ENTC``); any other target is a **transaction** for a proxy.  An idle
   connection is closed quietly after ``idle_timeout``; a frame that stops short is
-  answered 7009 after ``read_timeout`` and the connection closed; a frame with a
+  answered 7009 (within ``frame_timeout`` of its first byte, more for a large
+  frame, never more than ``read_timeout``) and the connection closed; a frame with a
   bad version, mechanism or size is answered with its code (7001/7008/7005/7009)
   and the connection closed.
 * **A transaction** gets a serial (:mod:`.serials`), then: the frame's key must
@@ -35,11 +38,16 @@ that service's proxy over a third socket.  Here (docs/runtime.md):
   frame in both directions (:mod:`.relay`).
 * Refusals carry ``<ERROR=code,REASON=...>`` (:func:`.routing.error_payload`);
   the dispatcher's own messages answer in their own acronym (``LONA<ERROR=6115>``).
+* **Peers**: right after the TLS handshake the client's certificate must have a
+  row for ``dispatcher`` in :mod:`starwrs.runtime.peers` (``web``; ``oe`` and
+  ``admin`` for target ``DSP`` only): otherwise 7003 and the connection closed.
 * **Logging**: one line per transaction -- serial, user, target, mechanism,
-  status, milliseconds, the session's hash id (never its key, never a password).
+  status, milliseconds, the session's hash id (never its key, never a password),
+  as ``key=value`` pairs (:func:`starwrs.runtime.logs.token`).
 
-Logon: ``VU`` to OE (6115 for a bad user, password or a disabled user -- OE does
-the same work either way; OE's 7012 "throttled" is passed on), then ``GUA``; a
+Logon: ``VU`` to OE, with the ``SOURCE`` address the web server put in ``LON``
+(6115 for a bad user, password or a disabled user -- OE does the same work either
+way; OE's 7012 "throttled" is passed on), then ``GUA``; a
 session is started (rotating any key the LON frame carried), the user's
 applications cached (:mod:`.entitlements`) and their enterprise kept with the
 session, so any dispatcher sharing the sessions database can resolve the
@@ -67,12 +75,6 @@ from starwrs.dispatcher.entitlements import (
     read_validation,
 )
 from starwrs.dispatcher.relay import relay_get, relay_put
-from starwrs.dispatcher.routing import (
-    ProxyPool,
-    error_payload,
-    normalize_target,
-    proxy_unavailable,
-)
 from starwrs.dispatcher.serials import SerialSource
 from starwrs.grammar import Member, Message, MessageError, parse, serialize
 from starwrs.grammar.catalogue_oe import GetUserApplications, ValidateUser
@@ -93,6 +95,7 @@ from starwrs.protocol import (
     ConnectionClosed,
     Echo,
     EchoReply,
+    Event,
     Mechanism,
     Pending,
     Poll,
@@ -103,9 +106,16 @@ from starwrs.protocol import (
     Submit,
     Ticket,
 )
+from starwrs.runtime import logs, peers
 from starwrs.runtime.channel import FrameChannel, PeerGone, ReadTimeout
 from starwrs.runtime.config import Deployment, Limits
-from starwrs.runtime.pki import load_pki, peer_service_name
+from starwrs.runtime.pki import load_pki
+from starwrs.runtime.pool import (
+    ProxyPool,
+    error_payload,
+    normalize_target,
+    proxy_unavailable,
+)
 from starwrs.storage.sessions import (
     Clock,
     Session,
@@ -133,8 +143,8 @@ DSP = "DSP"
 LOGON_THROTTLED = int(ErrorCode.LOGON_THROTTLED)
 #: seconds an idle client connection is kept between transactions
 IDLE_TIMEOUT = 600.0
-#: certificate names allowed to send ENTC
-ENTC_SENDERS = frozenset({"oe", "admin"})
+#: certificate names allowed to send ENTC (the peer table's word)
+ENTC_SENDERS = peers.senders_of("dispatcher", "ENTC")
 #: seconds between purges of expired sessions and tickets
 PURGE_EVERY = 300.0
 #: errno values of accept() that mean "out of file descriptors/memory for now"
@@ -246,6 +256,9 @@ class Dispatcher:
     async def serve_stream(self, stream: trio.abc.Stream, peer: str | None) -> None:
         """Serve one connection until it closes; never raises (but Cancelled).
 
+        A peer the peer table (:mod:`starwrs.runtime.peers`) does not let call the
+        dispatcher is answered 7003 and the connection closed.
+
         Args:
             stream: the handshaken stream.
             peer: the service name of the client's certificate.
@@ -255,16 +268,22 @@ class Dispatcher:
             Role.SERVER,
             read_timeout=self.limits.read_timeout,
             max_frame_size=self.limits.max_frame_size,
+            frame_timeout=self.limits.frame_timeout,
+            min_frame_rate=self.limits.min_frame_rate,
         )
         async with channel:
             try:
-                await self._frame_loop(channel, peer)
+                grant = await peers.admit(channel, "dispatcher", wait=self.limits.connect_timeout)
+                if grant is not None:
+                    await self._frame_loop(channel, peer, grant)
             except (PeerGone, trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
             except Exception:
                 log.exception("connection from %s failed", peer)
 
-    async def _frame_loop(self, channel: FrameChannel, peer: str | None) -> None:
+    async def _frame_loop(
+        self, channel: FrameChannel, peer: str | None, grant: peers.Grant
+    ) -> None:
         while True:
             try:
                 event = await channel.receive(idle_timeout=self.idle_timeout)
@@ -280,7 +299,15 @@ class Dispatcher:
             if isinstance(event, ConnectionClosed):
                 return
             if isinstance(event, Echo):
+                if not await self._echo_allowed(event):
+                    code = ErrorCode.NO_SESSION
+                    await channel.refuse(code, error_payload(code, "the echo needs a session"))
+                    return
                 await channel.send(EchoReply())
+            elif not _target_allowed(grant, event):
+                await self._not_allowed(channel, event, peer)
+                if not isinstance(event, Request):
+                    return
             elif isinstance(event, Request):
                 await self._sync(channel, event, peer)
             elif isinstance(event, Submit):
@@ -298,18 +325,27 @@ class Dispatcher:
     async def _begin(self, target: str, mech: Mechanism, peer: str | None) -> _Tx:
         return _Tx(await self.serials.next(), normalize_target(target), mech, peer)
 
+    async def _not_allowed(self, channel: FrameChannel, event: Event, peer: str | None) -> None:
+        """Refuse (7003) a frame whose target the peer's certificate may not address."""
+        mech = _MECHANISM_OF.get(type(event), Mechanism.BULK)
+        tx = await self._begin(getattr(event, "target", ""), mech, peer)
+        why = f"the {peer} certificate may not address {tx.target}"
+        await self._refuse(channel, tx, StarwrsError(ErrorCode.NOT_ENTITLED, why))
+
     def _log(self, tx: _Tx, status: int | None) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
         log.info(
-            "serial=%d user=%s target=%s mech=%s status=%s ms=%.1f session=%s peer=%s%s",
+            "serial=%d user=%s target=%s mech=%s status=%s ms=%.1f session=%s peer=%s note=%s",
             tx.serial,
-            tx.user or "-",
-            tx.target or "-",
+            logs.token(tx.user),
+            logs.token(tx.target),
             tx.mech.name,
             "-" if status is None else status,
             (time.perf_counter() - tx.started) * 1000,
             tx.session[:16] if tx.session else "-",
             tx.peer or "-",
-            f" {tx.note}" if tx.note else "",
+            logs.token(tx.note),
         )
 
     # -- who may do what ---------------------------------------------------------
@@ -392,6 +428,8 @@ class Dispatcher:
             return _own_error(message.acronym, ErrorCode.NO_VALID_REQUEST)
         cls = classes[0]
         answer = _DSP_ANSWERS[cls]
+        if not peers.allows(tx.peer, "dispatcher", message.acronym):
+            return _own_error(answer, ErrorCode.NOT_ENTITLED)
         try:
             typed = cls.from_message(message)
         except MessageError as err:
@@ -403,10 +441,23 @@ class Dispatcher:
         assert isinstance(typed, EntitlementsChanged)
         return await self._entitlements_changed(typed, tx)
 
+    async def _echo_allowed(self, echo: Echo) -> bool:
+        """An echo carrying a key (all the web server relays do) needs a live session."""
+        if not echo.key:
+            return True  # a service's own connectivity test
+        try:
+            await self.sessions.peek(echo.key)
+        except StarwrsError:
+            return False
+        return True
+
     async def _logon(self, request: Request, logon: Logon, tx: _Tx) -> tuple[int, bytes]:
         tx.user = logon.user_id
+        # SOURCE (the client's address, set by the web server) goes on to OE, which
+        # throttles failed logons per account and source, and per source
         payload = await self._ask_oe(
-            ValidateUser(user_id=logon.user_id, password=logon.password), ""
+            ValidateUser(user_id=logon.user_id, password=logon.password, source=logon.source),
+            "",
         )
         validation = read_validation(payload)
         if validation.error == LOGON_THROTTLED:
@@ -594,6 +645,20 @@ class Dispatcher:
                 log.info("purged %d session(s), %d ticket(s)", *counts)
 
 
+#: the mechanism of each event that opens an exchange (bulk: the others)
+_MECHANISM_OF: dict[type, Mechanism] = {
+    Request: Mechanism.SYNC,
+    Submit: Mechanism.ASYNC,
+    Poll: Mechanism.POLL,
+}
+
+
+def _target_allowed(grant: peers.Grant, event: Event) -> bool:
+    """Whether the peer may address the target of *event* (an opening frame)."""
+    target = getattr(event, "target", None)
+    return target is None or grant.allows_target(normalize_target(target))
+
+
 def _not_dsp(target: str) -> None:
     """Mechanisms 1-3 are for proxies: the dispatcher's own messages are synchronous."""
     if target == DSP:
@@ -646,7 +711,7 @@ async def _connection(
             log.info("TLS handshake failed: %s", err.__class__.__name__)
             await trio.aclose_forcefully(stream)
             return
-        await dispatcher.serve_stream(stream, peer_service_name(stream.getpeercert()))
+        await dispatcher.serve_stream(stream, peers.peer_of(stream))
     except Exception:
         log.exception("connection task failed")
     finally:

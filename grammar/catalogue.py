@@ -52,7 +52,7 @@ from starwrs.grammar.errors import ErrorCode, MessageError
 from starwrs.grammar.model import Message
 from starwrs.grammar.typed import TypedMessage
 
-__all__ = ["SERVICES", "entries", "lookup", "resolve", "validate"]
+__all__ = ["SERVICES", "entries", "known_acronyms", "lookup", "resolve", "validate"]
 
 #: the services with a catalogue, in the order tried when no service is given
 SERVICES: tuple[str, ...] = ("RM", "DSS", "INBX", "OE", "DSP")
@@ -112,6 +112,14 @@ def _find(acronym: str | None, service: str | None) -> tuple[str | None, _Entry 
         if entry is not None:
             return candidate, entry
     return None, None
+
+
+def known_acronyms() -> set[str]:
+    """Every acronym some service's catalogue knows (requests and answers)."""
+    found: set[str] = set()
+    for table in _REGISTRY.values():
+        found.update(a for a in table if a is not None)
+    return found
 
 
 def lookup(acronym: str | None, service: str | None = None) -> tuple[type[TypedMessage], ...]:

@@ -11,7 +11,10 @@ of Appendix A (acronym, ``KEY=value`` members, the answer starting with
 ``ERROR=``; an acknowledgement's acronym is the request's plus ``A``):
 
 ==========  ====================================================================
-``VU``      Validate User: ``VU<USERID=jeanvnet2,PASSWORD=...>``
+``VU``      Validate User: ``VU<USERID=jeanvnet2,PASSWORD=...,SOURCE=192.0.2.7>``;
+            ``SOURCE`` (optional) is the logon's client address, which the web
+            server put in the dispatcher's ``LON``: failed logons are throttled
+            per account and address, and per address
 ``VUA``     its answer: ``VUA<ERROR=0,USERID=jeanvnet2,ENTPID=00022924,
             TIMEZONE=EST,LANG=1234,CURR=2345>`` -- the user's enterprise and the
             defaults the Report Requestor asks for first (time zone, language,
@@ -39,8 +42,12 @@ from starwrs.grammar.codecs import Text, Values
 from starwrs.grammar.errors import ErrorCode
 from starwrs.grammar.typed import TypedMessage, TypedResponse, param, typed
 
+#: longest ``SOURCE`` (a client IP address: IPv6 text is at most 45 characters)
+SOURCE_MAX = 64
+
 __all__ = [
     "MESSAGES",
+    "SOURCE_MAX",
     "GetUserApplications",
     "GetUserApplicationsAck",
     "ValidateUser",
@@ -55,6 +62,7 @@ class ValidateUser(TypedMessage):
     ACRONYM = "VU"
     user_id: str = user_id()
     password: str = param("PASSWORD", Text(128), required=True, secret=True)
+    source: str | None = param("SOURCE", Text(SOURCE_MAX), default=None)
 
 
 @typed

@@ -7,7 +7,9 @@ fetched from StarOE at logon, but the seed prints no message for either.  starwr
 makes session handling messages like every other (docs/runtime.md):
 
 ==========  ====================================================================
-``LON``     logon: ``LON<USERID=jeanvnet2,PASSWORD=...>`` (target DSP)
+``LON``     logon: ``LON<USERID=jeanvnet2,PASSWORD=...,SOURCE=192.0.2.7>`` (target
+            DSP); ``SOURCE``, optional, is the client's IP address, set only by the
+            web server (order entry throttles failed logons by it)
 ``LONA``    ``LONA<ERROR=0,SESSION=...,USERID=...,ENTPID=...,APPS=<RM~INBX>,
             PRODUCTS=<V~S>,CORPIDS=<...>,TIMEZONE=EST,LANG=1234,CURR=2345>``;
             ERROR=6115 for a bad user or password, 7012 when throttled
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from starwrs.grammar.catalogue_oe import SOURCE_MAX
 from starwrs.grammar.catalogue_rm import ENTPID, user_id
 from starwrs.grammar.codecs import Flag, Text, Values
 from starwrs.grammar.errors import ErrorCode
@@ -37,6 +40,7 @@ from starwrs.grammar.typed import TypedMessage, TypedResponse, param, typed
 __all__ = [
     "DSP_MESSAGES",
     "OE_ADMIN_MESSAGES",
+    "SOURCE_MAX",
     "EntitlementsChanged",
     "EntitlementsChangedAck",
     "Logoff",
@@ -57,6 +61,7 @@ class Logon(TypedMessage):
     ACRONYM = "LON"
     user_id: str = user_id()
     password: str = param("PASSWORD", Text(128), required=True, secret=True)
+    source: str | None = param("SOURCE", Text(SOURCE_MAX), default=None)
 
 
 @typed

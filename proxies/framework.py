@@ -9,13 +9,18 @@ does everything but the servicing:
 1. **listen** -- :func:`serve_proxy` binds the proxy's address with a server
    context that requires a deployment client certificate, and serves each
    connection in its own task (a broken connection never affects another);
+   right after the handshake the peer's certificate must have a row for this
+   service in :mod:`starwrs.runtime.peers` (else 7003 and close);
 2. **frame loop** -- echo frames are answered at once without touching the
    handlers; a synchronous request is one transaction; a connection carries any
    number of them, one after another; protocol errors are answered with their
-   code and the connection closed;
-3. **validate** -- the payload is decoded (UTF-8), parsed with the grammar and
-   validated with the typed catalogue of the proxy's service, so handlers only
-   ever see well-formed, typed requests;
+   code and the connection closed, and so is a frame that stops short (7009,
+   within ``limits.frame_timeout`` for a small frame: PROTOCOL.md section 2);
+3. **validate** -- a message the peer's row does not allow it to send is 7003
+   (admin messages from ``admin`` only); the payload is decoded (UTF-8), parsed
+   with the grammar (its group limit refuses pathological nesting early, 6611)
+   and validated with the typed catalogue of the proxy's service, so handlers
+   only ever see well-formed, typed requests;
 4. **dispatch** -- by acronym to the handler registered with :meth:`Proxy.handles`;
    an acronym the proxy does not serve is echoed back with 6104 (seed Table 2:
    "the response message will echo the message acronym back along with an
@@ -27,12 +32,12 @@ does everything but the servicing:
    failure code -- never a traceback on the wire.
 
 The caller's identity arrives in the frame key as ``USERID@ENTPID`` (the dispatcher
-resolved the session; see docs/runtime.md).
+resolved the session; see docs/runtime.md).  Each transaction is one INFO line of
+``key=value`` pairs (:mod:`starwrs.runtime.logs`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import ssl
@@ -55,11 +60,13 @@ from starwrs.protocol import (
     Response,
     Role,
 )
+from starwrs.runtime import peers
 from starwrs.runtime.channel import FrameChannel, PeerGone, ReadTimeout
 from starwrs.runtime.config import Address, Limits
-from starwrs.runtime.pki import peer_service_name
+from starwrs.runtime.logs import token
+from starwrs.runtime.services import PROXIES
 
-__all__ = ["Caller", "Handler", "Proxy", "error_message", "serve_proxy"]
+__all__ = ["Caller", "Handler", "Proxy", "error_message", "serve_connection", "serve_proxy"]
 
 log = logging.getLogger("starwrs.proxy")
 
@@ -108,11 +115,19 @@ class Proxy:
     Args:
         service: the catalogue service (``OE``, ``RM``, ``INBX``, …).
         general_failure: the code answered when a handler fails unexpectedly.
+        name: the service's certificate name, its rows in
+            :mod:`starwrs.runtime.peers` (default: from the target, ``OE`` ->
+            ``oe``, ``INBX`` -> ``inbox``).
     """
 
     service: str
     general_failure: ErrorCode = ErrorCode.RM_GENERAL_FAILURE
     handlers: dict[str, tuple[str, Handler]] = field(default_factory=dict)
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            self.name = PROXIES.get(self.service, self.service.lower())
 
     def handles(self, acronym: str, answer: str) -> Callable[[Handler], Handler]:
         """Register the decorated coroutine for requests *acronym*, answered *answer*."""
@@ -124,7 +139,12 @@ class Proxy:
         return register
 
     async def handle(self, caller: Caller, payload: bytes) -> tuple[int, bytes]:
-        """Service one request payload; return (header status, answer payload)."""
+        """Service one request payload; return (header status, answer payload).
+
+        A caller with a ``peer`` (every request that came over the network) may
+        send only what its row in :mod:`starwrs.runtime.peers` allows (7003
+        otherwise); a caller without one is an in-process call.
+        """
         _answer, message = await self._answer(caller, payload)
         if isinstance(message, TypedMessage):
             message = message.to_message()
@@ -142,6 +162,8 @@ class Proxy:
         acronym = match.group(1) if match else None
         entry = self.handlers.get(acronym or "")
         answer = entry[0] if entry else acronym
+        if caller.peer is not None and not peers.allows(caller.peer, self.name, acronym):
+            return answer, error_message(answer, ErrorCode.NOT_ENTITLED)
         try:
             message = parse(text)
             typed = validate(message, self.service)
@@ -165,55 +187,78 @@ def _error_of(message: Message) -> int:
     return 0
 
 
-async def _serve_connection(proxy: Proxy, stream: trio.abc.Stream, limits: Limits) -> None:
+async def serve_connection(proxy: Proxy, stream: trio.abc.Stream, limits: Limits) -> None:
+    """Serve one accepted connection until it closes (TLS handshake, peer check, frames).
+
+    Args:
+        proxy: the proxy to serve.
+        stream: a ``trio.SSLStream`` over the accepted socket (handshake not yet
+            done); a stream without TLS has no peer certificate and is refused.
+        limits: the deployment's limits.
+    """
     channel = FrameChannel(
         stream,
         Role.SERVER,
         read_timeout=limits.read_timeout,
         max_frame_size=limits.max_frame_size,
+        frame_timeout=limits.frame_timeout,
+        min_frame_rate=limits.min_frame_rate,
     )
     async with channel:
-        peer: str | None = None
         try:
             if isinstance(stream, trio.SSLStream):
                 with trio.fail_after(limits.connect_timeout):
                     await stream.do_handshake()
-                peer = peer_service_name(stream.getpeercert())
-            while True:
-                try:
-                    # between transactions a connection may sit idle in a pool
-                    event = await channel.receive(idle_timeout=24 * 3600)
-                except ProtocolError as err:
-                    await _refuse(channel, err.code)
-                    return
-                if isinstance(event, ConnectionClosed):
-                    return
-                if isinstance(event, Echo):
-                    await channel.send(EchoReply())
-                elif isinstance(event, Request):
-                    started = time.perf_counter()
-                    caller = Caller.from_key(event.key, event.serial, peer)
-                    status, payload = await proxy.handle(caller, event.payload)
-                    await channel.send(Response(status, payload, event.serial))
-                    log.info(
-                        "%s serial=%d user=%s status=%d %.1fms",
-                        proxy.service,
-                        event.serial,
-                        caller.user_id,
-                        status,
-                        (time.perf_counter() - started) * 1000,
-                    )
-                else:
-                    # async tickets are the dispatcher's; bulk is per proxy (not here)
-                    await _refuse(channel, ErrorCode.UNKNOWN_MECHANISM)
-                    return
-        except (PeerGone, ReadTimeout, trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError):
+            if await peers.admit(channel, proxy.name, wait=limits.connect_timeout) is None:
+                return
+            await _frame_loop(proxy, channel, peers.peer_of(stream))
+        except (PeerGone, trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError, OSError):
             return
 
 
-async def _refuse(channel: FrameChannel, code: int) -> None:
-    with contextlib.suppress(ProtocolError, PeerGone, trio.BrokenResourceError):
-        await channel.send(Response(int(code), serialize(error_message(None, code)).encode()))
+async def _frame_loop(proxy: Proxy, channel: FrameChannel, peer: str | None) -> None:
+    while True:
+        try:
+            # between transactions a connection may sit idle in a pool
+            event = await channel.receive(idle_timeout=24 * 3600)
+        except ProtocolError as err:  # including a frame the peer closed short
+            await _refuse(channel, proxy, peer, err.code, err.message)
+            return
+        except ReadTimeout as err:
+            if not err.idle:  # a frame that stopped short
+                await _refuse(channel, proxy, peer, err.code, err.message)
+            return
+        if isinstance(event, ConnectionClosed):
+            return
+        if isinstance(event, Echo):
+            await channel.send(EchoReply())
+        elif isinstance(event, Request):
+            started = time.perf_counter()
+            caller = Caller.from_key(event.key, event.serial, peer)
+            status, payload = await proxy.handle(caller, event.payload)
+            await channel.send(Response(status, payload, event.serial))
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "service=%s serial=%d user=%s status=%d ms=%.1f peer=%s",
+                    proxy.name,
+                    event.serial,
+                    token(caller.user_id),
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                    peer,
+                )
+        else:
+            # async tickets are the dispatcher's; bulk is per proxy (not here)
+            await _refuse(channel, proxy, peer, ErrorCode.UNKNOWN_MECHANISM, "not served here")
+            return
+
+
+async def _refuse(
+    channel: FrameChannel, proxy: Proxy, peer: str | None, code: int, why: str
+) -> None:
+    """Answer *code* (in the exchange when there is one) before the connection closes."""
+    log.info("service=%s refused peer=%s status=%d: %s", proxy.name, peer, code, why)
+    await channel.refuse(int(code), serialize(error_message(None, code)).encode())
 
 
 async def serve_proxy(
@@ -231,7 +276,7 @@ async def serve_proxy(
 
     async def handler(stream: trio.SSLStream[trio.SocketStream]) -> None:
         async with limiter:
-            await _serve_connection(proxy, stream, limits)
+            await serve_connection(proxy, stream, limits)
 
     task_status.started(listeners)
     await trio.serve_listeners(handler, tls)

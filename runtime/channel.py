@@ -12,9 +12,13 @@ byte at a time cannot hold a task for longer than the limit:
   ``read_timeout``) for the next whole event.  With ``idle_timeout`` the wait for
   the *first byte* of the next frame is bounded by ``idle_timeout`` instead (a
   pooled connection may sit idle between transactions), and once a frame has
-  started the rest of it must arrive within ``timeout`` of its first byte.
-  :class:`ReadTimeout` says which of the two ran out (``idle``): mid-frame is a
-  7009 for the peer, idle is a quiet close.
+  started the rest of it must arrive within ``timeout`` of its first byte -- or
+  sooner with ``frame_timeout``: then a frame has ``frame_timeout`` seconds from
+  its first byte plus one second per ``min_frame_rate`` bytes its header
+  declares (never more than ``timeout``).  Senders on internal hops write whole
+  frames at once, so a small frame that stops short is answered 7009 within
+  seconds, not after ``read_timeout``.  :class:`ReadTimeout` says which ran out
+  (``idle``): mid-frame is a 7009 for the peer, idle is a quiet close.
 * :meth:`FrameChannel.send` gives up after ``write_timeout`` (default
   ``read_timeout``): a peer that stops reading is gone (:class:`PeerGone`).
 * :meth:`FrameChannel.refuse` is the best-effort error answer before a close:
@@ -93,6 +97,10 @@ class FrameChannel:
         read_timeout: seconds the next whole event may take (see :meth:`receive`).
         max_frame_size: the largest frame accepted (7005 above).
         write_timeout: seconds one frame may take to send (default ``read_timeout``).
+        frame_timeout: with ``idle_timeout`` receives, seconds a started frame
+            may take before its size counts (None: the whole ``timeout``).
+        min_frame_rate: bytes per second a started frame must arrive at, beyond
+            ``frame_timeout``.
     """
 
     def __init__(
@@ -103,17 +111,29 @@ class FrameChannel:
         read_timeout: float = 30.0,
         max_frame_size: int = 16 * 1024 * 1024,
         write_timeout: float | None = None,
+        frame_timeout: float | None = None,
+        min_frame_rate: float = 1024 * 1024,
     ) -> None:
         self.stream = stream
         self.conn = Connection(role, max_frame_size=max_frame_size)
         self.read_timeout = read_timeout
         self.write_timeout = read_timeout if write_timeout is None else write_timeout
+        self.frame_timeout = frame_timeout
+        self.min_frame_rate = min_frame_rate
 
     @property
     def mid_frame(self) -> bool:
         """True when bytes of a frame not yet complete are buffered."""
         # the connection's own reader; only its byte count is looked at
         return self.conn._reader.buffered > 0
+
+    def _frame_allowance(self, limit: float) -> float:
+        """Seconds the frame that has started may take from its first byte."""
+        if self.frame_timeout is None:
+            return limit
+        reader = self.conn._reader  # its size, once the header has been read
+        declared = reader._length if reader._head else 0
+        return min(limit, self.frame_timeout + declared / self.min_frame_rate)
 
     async def receive(
         self,
@@ -127,7 +147,8 @@ class FrameChannel:
             timeout: seconds the next whole event may take (default
                 ``read_timeout``); ``math.inf`` waits for ever.
             idle_timeout: if given, the wait for the first byte of the next frame
-                is bounded by this instead, and ``timeout`` runs from that byte.
+                is bounded by this instead, and ``timeout`` (shortened by
+                ``frame_timeout``, if set) runs from that byte.
 
         Raises:
             ProtocolError: the peer broke the protocol (its code says how).
@@ -138,13 +159,17 @@ class FrameChannel:
         start = trio.current_time()
         waiting_idle = idle_timeout is not None and not self.mid_frame
         deadline = start + (idle_timeout if idle_timeout is not None and waiting_idle else limit)
+        # when the frame being read started (idle mode only)
+        first_byte = start if idle_timeout is not None and not waiting_idle else None
         while True:
             event = self.conn.next_event()
             if event is not NEED_DATA:
                 return event
             if waiting_idle and self.mid_frame:  # the next frame has started
                 waiting_idle = False
-                deadline = trio.current_time() + limit
+                first_byte = trio.current_time()
+            if first_byte is not None:  # its size may be known by now
+                deadline = first_byte + self._frame_allowance(limit)
             try:
                 with trio.fail_at(deadline):
                     data = await self.stream.receive_some(_RECEIVE_SIZE)

@@ -12,13 +12,14 @@ any one of them can be restarted alone.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Address", "Deployment", "Limits", "free_port"]
+__all__ = ["Address", "Deployment", "Limits", "free_port", "process_label"]
 
 #: target codes of the application proxies (PROTOCOL.md section 2), in start order
 PROXY_TARGETS = ("OE", "RM", "RS", "INBX", "DSS")
@@ -49,12 +50,26 @@ class Limits:
     head_timeout: float = 10.0
     #: seconds to wait for the rest of a frame once it has started (7009 after)
     read_timeout: float = 30.0
+    #: on internal hops a frame must in fact arrive within this many seconds of its
+    #: first byte plus one second per ``min_frame_rate`` bytes it declares (never
+    #: more than ``read_timeout``): senders write whole frames (7009 after)
+    frame_timeout: float = 5.0
+    #: bytes per second a started frame must arrive at, beyond ``frame_timeout``
+    min_frame_rate: int = 1024 * 1024
     #: seconds the dispatcher waits for a proxy's answer (7007 after)
     proxy_timeout: float = 30.0
     #: seconds to connect to a proxy before it counts as down (7006)
     connect_timeout: float = 5.0
     #: concurrent connections a listener serves; more wait in the backlog
     max_connections: int = 512
+    #: of those, connections one client address (IPv6: one /64) may hold at the web
+    #: server; more from it are closed at once
+    max_connections_per_source: int = 128
+    #: seconds a request body always has, however small (the floor of its deadline)
+    body_timeout: float = 10.0
+    #: bytes per second a request body must average: its deadline grows by
+    #: size / rate over ``body_timeout``
+    body_min_rate: int = 64 * 1024
     #: session idle timeout, seconds
     session_idle: float = 15 * 60
     #: session absolute lifetime, seconds
@@ -75,6 +90,12 @@ class Deployment:
     #: optional operator-given certificate and key for the web server
     web_cert: str | None = None
     web_key: str | None = None
+    #: process label (``web``, ``dispatcher0``, ``oe``, ``serve``, ...) -> its
+    #: Prometheus metrics listener, always on loopback (:mod:`starwrs.runtime.metrics`)
+    metrics: dict[str, Address] = field(default_factory=dict)
+    #: service name -> log level name (``DEBUG``, ``INFO``, ...); a service not
+    #: named logs at ``INFO`` (:func:`starwrs.runtime.logs.level_for`)
+    log_levels: dict[str, str] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -90,6 +111,8 @@ class Deployment:
             "limits": asdict(self.limits),
             "web_cert": self.web_cert,
             "web_key": self.web_key,
+            "metrics": {k: asdict(v) for k, v in self.metrics.items()},
+            "log_levels": dict(self.log_levels),
         }
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
@@ -109,7 +132,25 @@ class Deployment:
             limits=limits,
             web_cert=data.get("web_cert"),
             web_key=data.get("web_key"),
+            metrics={k: Address(**v) for k, v in data.get("metrics", {}).items()},
+            log_levels=_log_levels(data.get("log_levels", {})),
         )
+
+
+def _log_levels(data: Any) -> dict[str, str]:
+    """``log_levels`` as read from deployment.json, checked (ValueError if wrong)."""
+    if not isinstance(data, dict):
+        raise ValueError("log_levels must be an object of service -> level")  # noqa: TRY004
+    levels = logging.getLevelNamesMapping()
+    for service, level in data.items():
+        if not isinstance(level, str) or level.upper() not in levels:
+            raise ValueError(f"log_levels: {level!r} for {service!r} is not a log level")
+    return {str(k): str(v).upper() for k, v in data.items()}
+
+
+def process_label(name: str, index: int = 0) -> str:
+    """The label of one process of a service: ``dispatcher0``, ``dispatcher1``, ``oe``."""
+    return f"{name}{index}" if name == "dispatcher" else name
 
 
 def free_port(host: str = "127.0.0.1") -> int:

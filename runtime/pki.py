@@ -69,7 +69,18 @@ __all__ = [
 
 #: The services that talk to each other over mutual TLS; ``admin`` is the
 #: operator tools' client identity (order entry takes admin requests only from it).
-SERVICE_NAMES: tuple[str, ...] = ("web", "dispatcher", "oe", "rm", "rs", "inbox", "dss", "admin")
+SERVICE_NAMES: tuple[str, ...] = (
+    "web",
+    "dispatcher",
+    "oe",
+    "rm",
+    "rs",
+    "arbitrator",
+    "inbox",
+    "dss",
+    "harvest",
+    "admin",
+)
 #: Names the web server's certificate always covers.
 DEFAULT_SERVER_NAMES: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
 

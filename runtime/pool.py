@@ -1,12 +1,14 @@
-"""Routing: from a frame's target to a proxy connection, and the dispatcher's error answers.
+"""Pooled mutual-TLS links from one service to others, and the error answers of a hop.
 
 Theory of operation
 -------------------
-The routing table is the deployment's ``proxies`` map (target -> address,
-docs/runtime.md); a target that is not in it is 7002.  Every proxy listens with
-mutual TLS and presents its service's certificate, so the dispatcher connects
-with ``server_hostname`` = the service name (:data:`SERVICE_OF_TARGET`) and its own
-``dispatcher`` certificate: hostname checking proves which proxy answered.
+The dispatcher routes by it, and every server that calls another (the Report
+Manager calling the inbox, the arbitrator the DSS, the DSS the Report Manager)
+uses the same pool.  The routing table is the deployment's ``proxies`` map
+(target -> address, docs/runtime.md); a target that is not in it is 7002.  Every
+service listens with mutual TLS and presents its service's certificate, so the
+caller connects with ``server_hostname`` = the service name (:data:`SERVICE_OF_TARGET`)
+and its own certificate: hostname checking proves which service answered.
 
 :class:`ProxyPool` keeps idle synchronous connections per target for reuse (the
 seed's third socket, without a handshake per request):
@@ -55,11 +57,19 @@ __all__ = [
     "service_name",
 ]
 
-log = logging.getLogger("starwrs.dispatcher")
+log = logging.getLogger("starwrs.pool")
 
 #: frame target -> the service name in that proxy's certificate
 SERVICE_OF_TARGET: Mapping[str, str] = MappingProxyType(
-    {"OE": "oe", "RM": "rm", "RS": "rs", "INBX": "inbox", "DSS": "dss"}
+    {
+        "OE": "oe",
+        "RM": "rm",
+        "RS": "rs",
+        "INBX": "inbox",
+        "DSS": "dss",
+        "ARB": "arbitrator",
+        "HARV": "harvest",
+    }
 )
 
 
@@ -69,7 +79,13 @@ def normalize_target(target: str) -> str:
 
 
 def service_name(target: str) -> str:
-    """The certificate service name of the proxy serving *target*."""
+    """The certificate service name of the proxy serving *target*.
+
+    Every ODS partition's DSS (``DSS1``, ``DSS2``, ...) presents the one ``dss``
+    certificate.
+    """
+    if target.startswith("DSS") and target[3:].isdigit():
+        return "dss"
     return SERVICE_OF_TARGET.get(target, target.lower())
 
 
@@ -95,11 +111,11 @@ def proxy_timeout(target: str) -> StarwrsError:
 
 
 class ProxyPool:
-    """Connections from this dispatcher to the proxies of the routing table.
+    """Connections from this service to the services of a routing table.
 
     Args:
         routes: target -> address (the deployment's ``proxies``).
-        context: the dispatcher's internal client TLS context.
+        context: this service's internal client TLS context.
         limits: the deployment's limits (connect, read and proxy timeouts, frame size).
         max_idle: idle connections kept per target.
         idle_keep: seconds an idle connection may wait to be reused.

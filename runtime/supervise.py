@@ -22,6 +22,7 @@ from pathlib import Path
 
 import trio
 from starwrs.runtime.config import Deployment
+from starwrs.runtime.metrics import RESTARTS, serve_metrics
 from starwrs.runtime.services import installed_proxies
 
 __all__ = ["restart_delay", "supervise"]
@@ -155,6 +156,7 @@ async def _keep_running(
         if child.process.stdout is not None:
             await child.process.stdout.aclose()
         delay = restart_delay(delay, lived)
+        RESTARTS.labels(child.name).inc()
         print(
             f"starwrs: {child.label} exited with status {code}; restarting in {delay:g} s",
             flush=True,
@@ -200,6 +202,9 @@ async def supervise(
                     print(f"starwrs: {child.label} exited with status {code}", flush=True)
 
             async with trio.open_nursery() as nursery:
+                own_metrics = deployment.metrics.get("serve")
+                if own_metrics is not None:
+                    await nursery.start(serve_metrics, own_metrics)
                 for slot, child in enumerate(children):
                     if restart:
                         nursery.start_soon(_keep_running, deployment, children, slot, inherit)

@@ -11,24 +11,23 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = {
-    "cli": "cli",
-    "protocol": "protocol",
-    "grammar": "grammar",
-    "dispatcher": "dispatcher",
-    "proxies": "proxies",
-    "storage": "storage",
-    "fixtures": "fixtures",
-}
+
+
+def _packages() -> dict[str, str]:
+    """starwrs sub-package -> folder, from pyproject's ``package-dir`` (one source)."""
+    with open(ROOT / "pyproject.toml", "rb") as file:
+        mapping = tomllib.load(file)["tool"]["setuptools"]["package-dir"]
+    return {name.removeprefix("starwrs."): folder for name, folder in mapping.items()}
 
 
 def main() -> int:
     stage = ROOT / "build" / "typecheck" / "starwrs"
     stage.mkdir(parents=True, exist_ok=True)
-    for name, folder in PACKAGES.items():
+    for name, folder in _packages().items():
         link = stage / name
         if not link.is_symlink():
             if link.exists():

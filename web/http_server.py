@@ -12,10 +12,16 @@ limit of the HTTP layer (``Limits`` of the deployment):
   ``408`` and is disconnected; an idle keep-alive connection is simply closed.
   h11 buffers at most ``max_header`` bytes of an unfinished head
   (``max_incomplete_event_size``) and then fails with ``431``.
-* **body** -- read chunk by chunk (:meth:`HttpConnection.receive_body_chunk`), each
-  read under ``read_timeout``; :meth:`HttpConnection.read_body` collects a body up to
-  a limit (``413`` above it).  ``Expect: 100-continue`` is answered only when the
-  body is actually read.
+* **body** -- read chunk by chunk (:meth:`HttpConnection.receive_body_chunk`).  The
+  whole body has a deadline that grows with its size: ``body_timeout`` plus its
+  ``Content-Length`` (or, chunked, the bytes received so far) at ``body_min_rate``
+  bytes per second, counted over the time the server waits for the client (not
+  while it relays what it has, e.g. to a slow dispatcher); besides, no read waits
+  longer than ``read_timeout``.  A body that misses either gets ``408`` and the
+  connection is closed, so a client sending a byte now and then cannot hold a
+  connection slot.  :meth:`HttpConnection.read_body` collects a body up to a limit
+  (``413`` above it).  ``Expect: 100-continue`` is answered only when the body is
+  actually read.
 * **responses** -- every response carries the security headers
   (:data:`SECURITY_HEADERS`), ``Date`` and ``Server``; every send is under
   ``read_timeout`` so a client that stops reading cannot hold a task forever.
@@ -137,17 +143,22 @@ class HttpConnection:
     Args:
         stream: the client's stream (a ``trio.SSLStream`` in production).
         limits: the deployment's limits (head size and time, body size, timeouts).
+        address: the client's IP address ("" when unknown).
     """
 
-    def __init__(self, stream: trio.abc.Stream, limits: Limits) -> None:
+    def __init__(self, stream: trio.abc.Stream, limits: Limits, *, address: str = "") -> None:
         self.stream = stream
         self.limits = limits
+        self.address = address
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header)
         #: set when the client went away (a watcher noticed, or a send failed)
         self.gone = False
         #: status of the response of the current cycle (0 before one was sent)
         self.status = 0
         self._request: h11.Request | None = None
+        #: the current body: bytes received, seconds spent waiting for them
+        self._body_bytes = 0
+        self._body_waited = 0.0
 
     # -- receiving -----------------------------------------------------------------
 
@@ -221,12 +232,19 @@ class HttpConnection:
                     )
                 return None
 
+    def body_budget(self) -> float:
+        """Seconds of waiting the current body may take: the floor plus size / rate."""
+        limits = self.limits
+        size = max(self.content_length() or 0, self._body_bytes)
+        return limits.body_timeout + size / max(1, limits.body_min_rate)
+
     async def receive_body_chunk(self) -> bytes | None:
         """The next piece of the request body, or None at its end.
 
         Raises:
-            HttpError: 408 nothing arrived for ``read_timeout``; 400 the body is
-                malformed or the client closed inside it.
+            HttpError: 408 the body is slower than its deadline (:meth:`body_budget`)
+                or nothing arrived for ``read_timeout``; 400 the body is malformed
+                or the client closed inside it.
             ClientGone: the connection broke.
         """
         if self.conn.client_is_waiting_for_100_continue:
@@ -237,21 +255,39 @@ class HttpConnection:
             event = self._next_event()
             if isinstance(event, h11.Data):
                 if event.data:
+                    self._body_bytes += len(event.data)
                     return bytes(event.data)
                 continue
             if isinstance(event, h11.EndOfMessage):
                 return None
             if isinstance(event, h11.ConnectionClosed):
                 raise ClientGone("closed inside the request body")
-            with trio.move_on_after(self.limits.read_timeout) as scope:
+            left = self.body_budget() - self._body_waited
+            if left <= 0:
+                raise self._too_slow()
+            started = trio.current_time()
+            with trio.move_on_after(min(left, self.limits.read_timeout)) as scope:
                 await self._receive()
+            self._body_waited += trio.current_time() - started
             if scope.cancelled_caught:
+                if self._body_waited >= self.body_budget():
+                    raise self._too_slow()
                 raise HttpError(
                     408,
                     408,
                     f"request body stalled for {self.limits.read_timeout:g} s",
                     close=True,
                 )
+
+    def _too_slow(self) -> HttpError:
+        limits = self.limits
+        return HttpError(
+            408,
+            408,
+            f"request body too slow (it has {limits.body_timeout:g} s"
+            f" plus its size at {limits.body_min_rate} bytes/s)",
+            close=True,
+        )
 
     async def read_body(self, limit: int, *, code: int = 413) -> bytes:
         """The whole request body, at most *limit* bytes.
@@ -449,6 +485,8 @@ class HttpConnection:
         elif self.conn.our_state is not h11.IDLE:
             return None
         self.status = 0
+        self._body_bytes = 0
+        self._body_waited = 0.0
         self._request = await self.next_request(deadline)
         return self._request
 

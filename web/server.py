@@ -11,8 +11,10 @@ dispatcher decides whether it is alive (7004 otherwise, which becomes HTTP 401).
 Endpoints (one trio task per connection, h11 for HTTP/1.1, keep-alive):
 
 ``POST /logon``
-    JSON ``{"user", "password"}`` -> ``LON<USERID=...,PASSWORD=...>`` to target
-    ``DSP``.  ``LONA`` with ``ERROR=0``: a new cookie
+    JSON ``{"user", "password"}`` -> ``LON<USERID=...,PASSWORD=...,SOURCE=...>`` to
+    target ``DSP``, ``SOURCE`` being the client's IP address as this server sees
+    it (order entry throttles failed logons per account and address; nothing the
+    client sends can set it).  ``LONA`` with ``ERROR=0``: a new cookie
     ``__Host-starwrs_session=<SESSION>; Secure; HttpOnly; SameSite=Strict; Path=/``
     and the user's applications and entitlements as JSON.  A session cookie the
     request still carried goes in the LON frame's key: the dispatcher ends that
@@ -24,7 +26,11 @@ Endpoints (one trio task per connection, h11 for HTTP/1.1, keep-alive):
 ``POST /dispatch``
     The body is one frame with ``klen`` 0 (400 otherwise); the key is filled in
     from the cookie (no cookie: 401 without contacting a dispatcher) and the
-    frame relayed.  The answer frame comes back as ``application/x-starwrs-frame``
+    frame relayed.  Target ``DSP`` is refused (403, 7003) unless the frame is an
+    echo: logon and logoff go through ``/logon`` and ``/logoff`` only, so a
+    session key never appears in a body a page script can read.  An echo too
+    needs a live session (the dispatcher checks the key of every echo it relays
+    for the web server).  The answer frame comes back as ``application/x-starwrs-frame``
     with its key field emptied (the key stays in the HttpOnly cookie); an answer
     with status 7004 is a 401 JSON answer instead.  Mechanisms:
 
@@ -56,9 +62,15 @@ other than this server's, or ``Sec-Fetch-Site: cross-site``, are refused (403);
 
 Concurrency limit: at most ``limits.max_connections`` connections are served at
 once; further connections are not accepted until one ends -- they wait in the
-listen backlog (no 503).  Slow clients cannot hold a slot for long: the request
-head must be complete within ``head_timeout`` (TLS handshake included for the
-first request) and every read and write of the body is under ``read_timeout``.
+listen backlog (no 503).  One client address holds at most
+``max_connections_per_source`` of them; its further connections are reset at once
+(:mod:`.admission`), so accepting and handshaking go on for everyone else.  Slow
+clients cannot hold a slot for long: the request head must be complete within
+``head_timeout`` (TLS handshake included for the first request), the body within
+``body_timeout`` plus its size at ``body_min_rate`` (:mod:`.http_server`), and
+every write is under ``read_timeout``.
+
+The only session cookie read is ``__Host-starwrs_session`` (PROTOCOL.md section 1).
 """
 
 from __future__ import annotations
@@ -81,6 +93,7 @@ from starwrs.protocol import BulkGet, BulkPut, Frame, Mechanism, ProtocolError
 from starwrs.protocol.control import decode_bulk_request
 from starwrs.runtime.config import Address, Deployment
 from starwrs.runtime.pki import load_pki
+from starwrs.web.admission import Admission, client_address, source_of
 from starwrs.web.frames import (
     BodyFrames,
     check_request_frame,
@@ -95,7 +108,6 @@ from starwrs.web.upstream import DispatcherPool, Link, UpstreamError
 
 __all__ = [
     "FRAME_CONTENT_TYPE",
-    "LEGACY_COOKIE",
     "MECH_HEADER",
     "SESSION_COOKIE",
     "WebServer",
@@ -105,17 +117,16 @@ __all__ = [
 
 log = logging.getLogger("starwrs.web")
 
-#: the session cookie (docs/runtime.md); ``__Host-`` pins it to this origin
+#: the session cookie (PROTOCOL.md section 1); ``__Host-`` pins it to this origin
 SESSION_COOKIE = "__Host-starwrs_session"
-#: PROTOCOL.md's name, also accepted on input
-LEGACY_COOKIE = "starwrs_session"
+#: the dispatcher's own target: reached through /logon and /logoff, never /dispatch
+_DSP = "DSP"
 #: content type of frames in both directions
 FRAME_CONTENT_TYPE = b"application/x-starwrs-frame"
 #: request header announcing a bulk upload larger than ``max_body``
 MECH_HEADER = b"x-starwrs-mech"
 _COOKIE_ATTRIBUTES = "; Secure; HttpOnly; SameSite=Strict; Path=/"
 _CLEAR_COOKIE = (b"set-cookie", f"{SESSION_COOKIE}={_COOKIE_ATTRIBUTES}; Max-Age=0".encode())
-_CLEAR_LEGACY = (b"set-cookie", f"{LEGACY_COOKIE}={_COOKIE_ATTRIBUTES}; Max-Age=0".encode())
 #: what a session key may look like (a cookie-safe subset of the header's key characters)
 _KEY = re.compile(r"[A-Za-z0-9._~+/=-]{1,255}")
 #: largest logon body, and longest user id and password accepted
@@ -138,26 +149,21 @@ class _Abort(Exception):
     """A response already started cannot be finished: drop the connection."""
 
 
-def session_key(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, bool]:
-    """The session key from the request's cookies, and whether the legacy name was used.
+def session_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The session key from the request's ``__Host-starwrs_session`` cookie, or None.
 
-    ``__Host-starwrs_session`` wins over ``starwrs_session``.  A value that is not a
-    plausible key (empty, too long, odd characters) counts as no cookie.
+    No other cookie name is read.  A value that is not a plausible key (empty, too
+    long, odd characters) counts as no cookie.
     """
-    found: dict[str, str] = {}
     for name, value in headers:
         if name != b"cookie":
             continue
         for part in value.decode("latin-1").split(";"):
             cookie_name, sep, cookie_value = part.strip().partition("=")
-            if sep and cookie_name in (SESSION_COOKIE, LEGACY_COOKIE):
-                found.setdefault(cookie_name, cookie_value.strip().strip('"'))
-    legacy = LEGACY_COOKIE in found
-    for cookie_name in (SESSION_COOKIE, LEGACY_COOKIE):
-        key = found.get(cookie_name)
-        if key is not None and _KEY.fullmatch(key):
-            return key, legacy
-    return None, legacy
+            if sep and cookie_name == SESSION_COOKIE:
+                key = cookie_value.strip().strip('"')
+                return key if _KEY.fullmatch(key) else None
+    return None
 
 
 def _upstream_http(err: UpstreamError) -> HttpError:
@@ -188,11 +194,16 @@ class WebServer:
         self.pool = pool
         self.static_root = static_root
         self.slots = trio.Semaphore(max(1, self.limits.max_connections))
+        self.admission = Admission(self.limits.max_connections_per_source)
 
     # -- accepting -------------------------------------------------------------------
 
     async def accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
-        """Accept connections while fewer than ``max_connections`` are being served."""
+        """Accept connections while fewer than ``max_connections`` are being served.
+
+        A connection whose source already holds its share of the slots is reset at
+        once (:mod:`.admission`): accepting goes on for everyone else.
+        """
         while True:
             await self.slots.acquire()
             try:
@@ -205,22 +216,34 @@ class WebServer:
             except BaseException:
                 self.slots.release()
                 raise
-            nursery.start_soon(self._connection_task, stream)
+            address = client_address(stream)
+            source = source_of(address)
+            if not self.admission.admit(source):
+                self.slots.release()
+                Admission.reset(stream)
+                continue
+            nursery.start_soon(self._connection_task, stream, address, source)
 
-    async def _connection_task(self, stream: trio.SocketStream) -> None:
+    async def _connection_task(self, stream: trio.SocketStream, address: str, source: str) -> None:
         try:
-            await self.handle_stream(stream)
+            await self.handle_stream(stream, address)
         finally:
+            self.admission.release(source)
             self.slots.release()
 
-    async def handle_stream(self, transport: trio.abc.Stream) -> None:
-        """Serve one client connection until it closes (TLS, then HTTP requests)."""
+    async def handle_stream(self, transport: trio.abc.Stream, address: str = "") -> None:
+        """Serve one client connection until it closes (TLS, then HTTP requests).
+
+        Args:
+            transport: the accepted connection.
+            address: the client's IP address (the ``SOURCE`` of its logons).
+        """
         try:
-            await self._serve_stream(transport)
+            await self._serve_stream(transport, address)
         finally:
             await trio.aclose_forcefully(transport)  # also when cancelled mid-handshake
 
-    async def _serve_stream(self, transport: trio.abc.Stream) -> None:
+    async def _serve_stream(self, transport: trio.abc.Stream, address: str) -> None:
         deadline = trio.current_time() + self.limits.head_timeout
         stream: trio.abc.Stream = transport
         if self.tls is not None:
@@ -237,7 +260,7 @@ class WebServer:
             if stream is transport:
                 await trio.aclose_forcefully(transport)
                 return
-        http = HttpConnection(stream, self.limits)
+        http = HttpConnection(stream, self.limits, address=address)
         linger = False
         abort = False
         try:
@@ -392,11 +415,14 @@ class WebServer:
             raise HttpError(400, 400, 'expected JSON {"user": ..., "password": ...}')
         if len(user) > _MAX_USER or len(password) > _MAX_PASSWORD:
             raise _INVALID_LOGON
-        message = Message("LON", (Member("USERID", user), Member("PASSWORD", password)))
-        frame = Frame.build(Mechanism.SYNC, "DSP", serialize(message).encode())
+        members = [Member("USERID", user), Member("PASSWORD", password)]
+        if http.address:  # the one place SOURCE is set: the client cannot send it
+            members.append(Member("SOURCE", http.address))
+        payload = serialize(Message("LON", tuple(members))).encode()
+        frame = Frame.build(Mechanism.SYNC, _DSP, payload)
         # the session this browser still holds travels in the LON frame's key: the
         # dispatcher ends it when it starts the new one (the key rotates at every logon)
-        old, legacy = session_key(request.headers)
+        old = session_key(request.headers)
         answer = await self._call(http, frame, old or "", reuse=True)
         ack = self._logon_ack(answer)
         session = ack.session or ""
@@ -405,8 +431,6 @@ class WebServer:
                 502, ErrorCode.MALFORMED_FRAME, "the dispatcher gave an unusable session"
             )
         headers = [(b"set-cookie", f"{SESSION_COOKIE}={session}{_COOKIE_ATTRIBUTES}".encode())]
-        if legacy:
-            headers.append(_CLEAR_LEGACY)
         await http.respond_json(
             200,
             {
@@ -452,12 +476,10 @@ class WebServer:
 
     async def _logoff(self, http: HttpConnection, request: h11.Request) -> None:
         await http.read_body(_LOGON_BODY)
-        key, legacy = session_key(request.headers)
+        key = session_key(request.headers)
         headers = [_CLEAR_COOKIE, _NO_STORE]
-        if legacy:
-            headers.append(_CLEAR_LEGACY)
         if key is not None:
-            frame = Frame.build(Mechanism.SYNC, "DSP", b"LOFF<>")
+            frame = Frame.build(Mechanism.SYNC, _DSP, b"LOFF<>")
             try:
                 await self._call(http, frame, key, reuse=True)
             except HttpError as err:
@@ -467,7 +489,7 @@ class WebServer:
     # -- POST /dispatch -------------------------------------------------------------------
 
     async def _dispatch(self, http: HttpConnection, request: h11.Request) -> None:
-        key, _legacy = session_key(request.headers)
+        key = session_key(request.headers)
         if key is None:
             raise HttpError(401, ErrorCode.NO_SESSION, _NO_SESSION)
         max_body = self.limits.max_body
@@ -486,6 +508,12 @@ class WebServer:
             raise HttpError(400, ErrorCode.MALFORMED_FRAME, "the body must be one frame")
         check_request_frame(frame)
         header = frame.header
+        if header.target.strip().upper() == _DSP and not header.echo:  # as the dispatcher reads it
+            raise HttpError(
+                403,
+                ErrorCode.NOT_ENTITLED,
+                "target DSP is not relayed: log on and off through /logon and /logoff",
+            )
         if header.mech == Mechanism.BULK and not header.echo:
             try:
                 opening = decode_bulk_request(frame.payload, header)

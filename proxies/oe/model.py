@@ -38,10 +38,25 @@ PRODUCTS = ("V", "C", "S", "T", "H")
 
 @dataclass(frozen=True, slots=True)
 class ThrottlePolicy:
-    """Failed logons allowed per user id within a sliding window (seconds)."""
+    """How failed logons are throttled (:mod:`starwrs.proxies.oe.throttle`).
 
-    max_failures: int = 5
-    window: float = 60.0
+    Per (account, source): ``free_failures`` failures cost nothing more; after
+    that each failure blocks the pair for ``first_delay`` seconds, doubling with
+    every further failure up to ``max_delay``.  A pair with no failure for
+    ``forget_after`` seconds starts afresh.  Per source, across accounts: a bucket
+    of ``source_burst`` failures, refilled at ``source_rate`` per second; an empty
+    bucket blocks the source's logons.  At most ``max_pairs`` pairs and
+    ``max_sources`` sources are remembered (the oldest are forgotten first).
+    """
+
+    free_failures: int = 3
+    first_delay: float = 1.0
+    max_delay: float = 300.0
+    forget_after: float = 3600.0
+    source_burst: int = 30
+    source_rate: float = 0.2
+    max_pairs: int = 100_000
+    max_sources: int = 50_000
 
 
 class LogonOutcome(StrEnum):

@@ -8,7 +8,8 @@ answers, through :mod:`starwrs.proxies.framework`:
 * ``VU`` (Validate User) -- only for the dispatcher's own logon flow (no user
   behind the request): ``VUA<ERROR=0,USERID,ENTPID,TIMEZONE,LANG,CURR>``; a bad
   user id, a wrong password and a disabled user all get ``ERROR=6115`` for the same
-  work; too many failures for one id within a minute get ``ERROR=7012``;
+  work; too many failures for one id from one ``SOURCE`` address (growing delays),
+  or from one address across ids, get ``ERROR=7012`` (:mod:`.throttle`);
 * ``GUA`` (Get User Application) -- for the dispatcher, or a user asking about
   themselves: ``GUAA<ERROR=0,USERID,APPS=<...>,PRODUCTS=<...>,CORPIDS=<...>>``;
   a disabled user's answer is ``ERROR=7003`` (entitled to nothing);
@@ -16,6 +17,12 @@ answers, through :mod:`starwrs.proxies.framework`:
   deployment's ``admin`` certificate.  After the change is committed, order entry
   sends ``ENTC<USERID=...>`` to every dispatcher (docs/runtime.md), so the change
   applies from the next request.
+
+Who may connect at all is the peer table's (:mod:`starwrs.runtime.peers`): the
+``dispatcher``, ``admin`` (its admin messages only) and ``dss`` certificates; the
+web server's, which lives in the DMZ, is refused with 7003 right after the TLS
+handshake, so an empty key is never a stranger passing for the dispatcher.  ``VU``
+is the dispatcher's alone and ``UAPP``/``UENB`` the admin's alone there too.
 """
 
 from __future__ import annotations
@@ -43,7 +50,8 @@ log = logging.getLogger("starwrs.oe")
 
 #: answer to a wrong user id, a wrong password or a disabled user (same for all)
 BAD_CREDENTIALS = ErrorCode.IDS_NOT_CORRECT
-#: too many failed logons for one account (an extension of PROTOCOL.md's 70xx)
+#: too many failed logons for one account and source, or for one source (PROTOCOL.md's
+#: 70xx extended)
 LOGON_THROTTLED = ErrorCode.LOGON_THROTTLED
 
 
@@ -59,7 +67,7 @@ def make_oe_proxy(store: OrderEntryStore, notify: Notifier | None = None) -> Pro
     async def validate_user(caller: Caller, req: ValidateUser) -> Message:
         if not caller.internal:
             raise StarwrsError(ErrorCode.NOT_ENTITLED, "VU is the dispatcher's")
-        result = await store.verify_user(req.user_id, req.password)
+        result = await store.verify_user(req.user_id, req.password, req.source)
         if result.outcome is LogonOutcome.THROTTLED:
             return error_message("VUA", LOGON_THROTTLED)
         if result.outcome is not LogonOutcome.OK or result.user is None:

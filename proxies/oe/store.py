@@ -17,8 +17,10 @@ every SQL statement of order entry is here.
   passwords are argon2id hashes (:mod:`~starwrs.proxies.oe.passwords`).
 * **Logon** (:meth:`OrderEntryStore.verify_user`, the seed's "Validate User"):
   unknown user and wrong password cost the same and answer the same.  Failures
-  are recorded against the id *as typed* (known or not); after 5 within 60 s the
-  id is throttled and no password is checked until the window moves on.
+  are throttled (:mod:`~starwrs.proxies.oe.throttle`) per (id *as typed*, known or
+  not, and source address), with growing delays, and per source address across
+  ids; while throttled, no password is checked.  The throttle lives in memory,
+  bounded; migration 2 drops the table of failures that migration 1 made.
 * **Entitlements** (the seed's "Get User Application" and report
   entitlements): the applications a user may reach (frame targets ``OE``,
   ``RM``, ``RS``, ``INBX``, ``DSS``), products (V, C, S, T, H), the corp ids of
@@ -29,7 +31,8 @@ every SQL statement of order entry is here.
   RANGE, USAGE, LANG, CURR) plus the ``geo`` tree; reference values come from
   :mod:`starwrs.proxies.oe.reference` and are upserted at every open.
 
-Time comes from an injectable ``clock`` so throttling tests are deterministic.
+Time comes from an injectable ``clock`` (timestamps of rows); the throttle uses
+trio's monotonic clock, so its tests run on ``autojump_clock``.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from starwrs.proxies.oe.model import (
     User,
 )
 from starwrs.proxies.oe.passwords import PasswordChecker
+from starwrs.proxies.oe.throttle import LogonThrottle, source_key
 from starwrs.storage.sqlite import Params, Row, Store, open_store
 
 __all__ = ["MIGRATIONS", "Clock", "OrderEntryStore", "open_order_entry"]
@@ -198,6 +202,10 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX geo_parent ON geo (parent_key);
     """,
+    # 2: failed logons are throttled in memory (proxies/oe/throttle.py)
+    """
+    DROP TABLE IF EXISTS logon_failures;
+    """,
 ]
 
 #: Clock: seconds since the epoch.
@@ -272,8 +280,8 @@ class OrderEntryStore:
     Args:
         db: the open store.
         hasher: argon2 parameters (default OWASP's; tests pass cheap ones).
-        clock: wall-clock seconds (throttling).
-        throttle: failed-logon limit.
+        clock: wall-clock seconds (row timestamps).
+        throttle: failed-logon limits.
     """
 
     def __init__(
@@ -287,7 +295,7 @@ class OrderEntryStore:
         self.db = db
         self.passwords = PasswordChecker(hasher)
         self.clock = clock
-        self.throttle = throttle or ThrottlePolicy()
+        self.throttle = LogonThrottle(throttle or ThrottlePolicy())
 
     # -- reference data -------------------------------------------------------------
 
@@ -558,49 +566,42 @@ class OrderEntryStore:
         if result.rowcount != 1:
             raise _ids_error(f"unknown user {user_id}")
 
-    async def throttled(self, user_id: str) -> bool:
-        """Whether logons for this id are refused now (too many recent failures)."""
-        row = await self.db.fetchone(
-            "SELECT count(*) FROM logon_failures WHERE user_id = ? AND at > ?",
-            (user_id[:64], self.clock() - self.throttle.window),
-        )
-        return row is not None and int(row[0]) >= self.throttle.max_failures
+    def retry_after(self, user_id: str, source: str | None = None) -> float:
+        """Seconds until a logon of *user_id* from *source* is looked at again (0: now)."""
+        return self.throttle.retry_after(user_id, source_key(source))
 
-    async def _record_failure(self, user_id: str) -> None:
-        now = self.clock()
-        async with self.db.transaction() as tx:
-            await tx.execute(
-                "DELETE FROM logon_failures WHERE at <= ?", (now - self.throttle.window,)
-            )
-            await tx.execute(
-                "INSERT INTO logon_failures (user_id, at) VALUES (?, ?)", (user_id[:64], now)
-            )
-
-    async def verify_user(self, user_id: str, password: str) -> LogonResult:
+    async def verify_user(
+        self, user_id: str, password: str, source: str | None = None
+    ) -> LogonResult:
         """Check a logon (the seed's "Validate User").
 
         Unknown user and wrong password give the same result for the same work
-        (a dummy hash is checked for unknown ids).  Failures are counted per id.
+        (a dummy hash is checked for unknown ids).  The attempt is throttled per
+        (id as typed, source) and per source (:mod:`~starwrs.proxies.oe.throttle`):
+        charged as a failure before the password is checked, refunded on success.
+        A disabled user's right password stays charged (its answer is a failure's).
 
         Args:
             user_id: the id as typed.
             password: the password as typed.
+            source: the client's address (``VU``'s ``SOURCE``); None: an internal caller.
 
         Returns:
             A :class:`LogonResult`: ``OK`` with the user, ``INVALID``, ``DISABLED``
             (right password, disabled user) or ``THROTTLED``.
         """
-        if await self.throttled(user_id):
+        key = source_key(source)
+        if self.throttle.retry_after(user_id, key) > 0:
             return LogonResult(LogonOutcome.THROTTLED)
+        self.throttle.charge(user_id, key)
         row = await self.db.fetchone("SELECT * FROM users WHERE user_id = ?", (user_id,))
         stored = None if row is None else str(row["password_hash"])
         matches = await self.passwords.check_or_dummy(stored, password)
         if row is None or stored is None or not matches:
-            await self._record_failure(user_id)
             return LogonResult(LogonOutcome.INVALID)
         if not row["enabled"]:
             return LogonResult(LogonOutcome.DISABLED)
-        await self.db.execute("DELETE FROM logon_failures WHERE user_id = ?", (user_id[:64],))
+        self.throttle.succeeded(user_id, key)
         if self.passwords.needs_rehash(stored):
             await self.set_password(user_id, password)
         return LogonResult(LogonOutcome.OK, _user(row))
@@ -739,8 +740,8 @@ async def open_order_entry(
     Args:
         path: the SQLite file, e.g. ``STATE/oe.db``.
         hasher: password hasher (default OWASP argon2id).
-        clock: wall-clock seconds.
-        throttle: failed-logon limit.
+        clock: wall-clock seconds (row timestamps).
+        throttle: failed-logon limits.
 
     Yields:
         The :class:`OrderEntryStore`.
@@ -748,4 +749,5 @@ async def open_order_entry(
     async with open_store(path, MIGRATIONS) as db:
         store = OrderEntryStore(db, hasher=hasher, clock=clock, throttle=throttle)
         await store.install_reference_data()
+        await store.passwords.warm()  # the first unknown id costs what any logon costs
         yield store

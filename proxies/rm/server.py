@@ -15,10 +15,12 @@ WAL: a reader never waits for order entry's writer).  Reading the file instead
 of asking the OE proxy costs no hop per request and sees an entitlement change
 as soon as order entry commits it.
 
-**Tenant isolation.**  Every request needs a user (the dispatcher's
-``USERID@ENTPID``; a request without one is 6107).  The user must exist in
-order entry, belong to the enterprise the dispatcher named, and be enabled
-(else 6107 / 7003).  A ``USERID`` or ``ENTPID`` in a message that is not the
+**Tenant isolation.**  Only the ``dispatcher`` and ``dss`` certificates may
+connect (:mod:`starwrs.runtime.peers`; the web server's is refused with 7003
+right after the handshake), so the key is the dispatcher's word.  Every request
+needs a user (the dispatcher's ``USERID@ENTPID``; a request without one is
+6107).  The user must exist in order entry, belong to the enterprise the
+dispatcher named, and be enabled (else 6107 / 7003).  A ``USERID`` or ``ENTPID`` in a message that is not the
 caller's is 6107 (Report Manager ID error).  Reports are looked up by id *and*
 owner, so another user's report id is answered exactly like a missing id: 6115
 (IDs are not correct).  Templates, their fields and the access, range and usage

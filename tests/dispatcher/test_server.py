@@ -47,13 +47,23 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
 # -- echo, logon, logoff ------------------------------------------------------------
 
 
-async def test_echo_is_answered_without_a_session_or_a_proxy(stack: Stack) -> None:
+async def test_echo_is_answered_without_a_proxy_and_with_a_key_needs_a_session(
+    stack: Stack,
+) -> None:
+    key = await stack.logon()
+    asked = len(stack.oe.asked)
     async with await stack.connect() as channel:
         for target in ("RM", "NOPE", "DSP"):
-            await channel.send(Echo(target, key="anything", mech=Mechanism.SYNC))
-            assert isinstance(await channel.receive(), EchoReply)
-    assert stack.oe.asked == []
+            for echo_key in ("", key):  # a service's own test; one the web server relays
+                await channel.send(Echo(target, key=echo_key, mech=Mechanism.SYNC))
+                assert isinstance(await channel.receive(), EchoReply)
+    assert stack.oe.asked[asked:] == []
     assert stack.doubles["RM"].requests == []
+    async with await stack.connect() as channel:  # a key that names no session
+        await channel.send(Echo("RM", key="anything", mech=Mechanism.SYNC))
+        answer = await channel.receive()
+    assert isinstance(answer, Response)
+    assert answer.status == 7004
 
 
 async def test_logon_answers_the_session_and_entitlements(stack: Stack) -> None:

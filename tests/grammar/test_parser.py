@@ -245,3 +245,49 @@ def test_error_to_json_shape() -> None:
         "message": info.value.message,
         "offset": 3,
     }
+
+
+# -- the group limit: pathological nesting is refused before any parsing work -----------
+
+
+@BOTH
+def test_the_group_limit_counts_every_unescaped_bracket(parser) -> None:
+    text = "A<V=" + "<x>" * 9 + ">"  # the body and nine groups
+    assert parser(text, max_groups=10).acronym == "A"
+    with pytest.raises(MessageError) as info:
+        parser(text, max_groups=9)
+    assert info.value.code == ErrorCode.INCORRECT_INPUT
+    assert info.value.offset == text.rindex("<")  # the tenth group
+    assert "9 groups" in info.value.message
+
+
+@BOTH
+def test_escaped_brackets_are_not_groups(parser) -> None:
+    text = "A<V=" + "\\<" * 50 + ",W=\\\\<x>>"  # 50 escaped, then one after an escaped '\'
+    tree = parser(text, max_groups=2)
+    assert tree.get("V") == "<" * 50
+    with pytest.raises(MessageError) as info:
+        parser(text, max_groups=1)
+    assert info.value.offset == text.rindex("<")
+
+
+def test_the_default_group_limit_refuses_a_megabyte_of_deep_groups_cheaply() -> None:
+    import time
+
+    unit = "<" * 60 + ">" * 60
+    text = "GRTL<X=" + unit * ((1024 * 1024) // len(unit)) + ">"
+    before = time.process_time()
+    with pytest.raises(MessageError) as info:
+        parse(text)
+    assert time.process_time() - before < 0.1
+    assert info.value.code == ErrorCode.INCORRECT_INPUT
+    assert info.value.offset > 10_000
+    wide = "A<V=" + "<x>" * 9_999 + ">"  # the default still admits 10,000 groups
+    assert len(parse(wide).members) == 1
+
+
+@BOTH
+@pytest.mark.parametrize("max_groups", [0, -1])
+def test_a_group_limit_below_one_is_a_programming_error(parser, max_groups: int) -> None:
+    with pytest.raises(ValueError, match="max_groups"):
+        parser("A<V=x>", max_groups=max_groups)

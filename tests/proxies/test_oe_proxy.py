@@ -12,9 +12,10 @@ from starwrs.grammar import parse
 from starwrs.protocol import Echo, EchoReply, Request, Response
 from starwrs.proxies.oe.server import serve_oe
 from starwrs.proxies.oe.store import open_order_entry
+from starwrs.runtime import peers
 from starwrs.runtime.channel import PeerGone, open_tls_channel
 from starwrs.runtime.config import Address, Deployment, free_port
-from starwrs.runtime.pki import ensure_pki
+from starwrs.runtime.pki import SERVICE_NAMES, ensure_pki
 
 
 @pytest.fixture
@@ -114,11 +115,42 @@ async def test_echo_is_answered_without_handlers(oe) -> None:
     deployment, pki, _ = oe
     address = deployment.proxies["OE"]
     channel = await open_tls_channel(
-        address.host, address.port, pki.internal_client_context("web"), server_hostname="oe"
+        address.host, address.port, pki.internal_client_context("dispatcher"), server_hostname="oe"
     )
     async with channel:
         await channel.send(Echo("OE"))
         assert isinstance(await channel.receive(), EchoReply)
+
+
+async def test_only_the_dispatcher_admin_and_dss_certificates_are_served(oe) -> None:
+    """The web server's certificate lives in the DMZ: with an empty key it once passed
+    for the dispatcher's own logon flow."""
+    for cert in SERVICE_NAMES:
+        status, text = await ask(oe, "GUA<USERID=jeanvnet2>", cert=cert)
+        if cert in ("dispatcher", "dss"):
+            assert status == 0, cert
+        elif cert == "admin":  # served, but only its admin messages
+            assert (status, text) == (7003, "GUAA<ERROR=7003>")
+        else:
+            assert (status, text.encode()) == (7003, peers.REFUSAL), cert
+
+
+async def test_password_checks_are_the_dispatchers_alone(oe) -> None:
+    for cert in ("dss", "admin"):
+        status, text = await ask(oe, "VU<USERID=jeanvnet2,PASSWORD=x>", cert=cert)
+        assert (status, text) == (7003, "VUA<ERROR=7003>")
+    status, _ = await ask(oe, "VU<USERID=jeanvnet2,PASSWORD=x>", cert="web")
+    assert status == 7003
+
+
+async def test_admin_messages_come_from_the_admin_certificate_only(oe) -> None:
+    for cert in ("dispatcher", "dss"):
+        for text in ("UAPP<USERID=dorod,APPS=<INBX>>", "UENB<USERID=dorod,ENABLED=0>"):
+            status, answer = await ask(oe, text, cert=cert)
+            assert status == 7003
+            assert answer.endswith("<ERROR=7003>")
+    _, text = await ask(oe, "GUA<USERID=dorod>")
+    assert "ERROR=0" in text  # nothing changed
 
 
 async def test_clients_without_a_deployment_certificate_are_refused(oe, tmp_path: Path) -> None:

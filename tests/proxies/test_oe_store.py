@@ -148,38 +148,7 @@ async def test_rehash_when_parameters_change(tmp_path: Path, clock: FakeClock) -
         assert (await oe.verify_user("dorod", "pw")).outcome is LogonOutcome.OK
 
 
-async def test_throttled_after_five_failures_within_a_minute(
-    oe: OrderEntryStore, clock: FakeClock, hasher: CountingHasher
-) -> None:
-    for _ in range(5):
-        clock.advance(10)
-        assert (await oe.verify_user("jeanvnet2", "guess")).outcome is LogonOutcome.INVALID
-    assert await oe.throttled("jeanvnet2")
-    before = hasher.verifications
-    result = await oe.verify_user("jeanvnet2", "right horse battery")
-    assert result.outcome is LogonOutcome.THROTTLED
-    assert hasher.verifications == before  # no password checked while throttled
-    assert not await oe.throttled("tfnadmin")  # per account
-    clock.advance(20)  # now 60 s after the first failure: it has left the window
-    assert (await oe.verify_user("jeanvnet2", "right horse battery")).outcome is LogonOutcome.OK
-    # success cleared the count: four new failures do not throttle
-    for _ in range(4):
-        await oe.verify_user("jeanvnet2", "guess")
-    assert (await oe.verify_user("jeanvnet2", "right horse battery")).outcome is LogonOutcome.OK
-
-
-async def test_unknown_ids_are_throttled_too(oe: OrderEntryStore, clock: FakeClock) -> None:
-    for _ in range(5):
-        await oe.verify_user("nosuchuser", "guess")
-    assert (await oe.verify_user("nosuchuser", "guess")).outcome is LogonOutcome.THROTTLED
-    clock.advance(60)
-    assert (await oe.verify_user("nosuchuser", "guess")).outcome is LogonOutcome.INVALID
-
-
-async def test_slow_failures_never_throttle(oe: OrderEntryStore, clock: FakeClock) -> None:
-    for _ in range(20):
-        clock.advance(13)  # 5 failures span 65 s > the 60 s window
-        assert (await oe.verify_user("jeanvnet2", "guess")).outcome is LogonOutcome.INVALID
+# throttling: tests/proxies/test_oe_throttle.py
 
 
 # -- entitlements ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -9,13 +10,15 @@ import trio
 from starwrs.fixtures.demo import load_demo
 from starwrs.grammar import parse
 from starwrs.grammar.catalogue import validate
+from starwrs.grammar.errors import MessageError
 from starwrs.grammar.seed import seed_text
 from starwrs.protocol import Request, Response
 from starwrs.proxies.oe.store import open_order_entry
 from starwrs.proxies.rm.server import serve_rm
+from starwrs.runtime import peers
 from starwrs.runtime.channel import open_tls_channel
 from starwrs.runtime.config import Address, Deployment, free_port
-from starwrs.runtime.pki import ensure_pki
+from starwrs.runtime.pki import SERVICE_NAMES, ensure_pki
 
 JEAN = "jeanvnet2@00022924"
 DORO = "dorod@00022924"
@@ -226,3 +229,61 @@ async def test_report_pick_lists_follow_corp_entitlements(rm) -> None:
     status, text = await ask(rm, f"GPL<PL_GEO,USERRPTID={report_id}>")
     assert status == 0
     assert "<country,001,NA,NA,USA/WORLDZONE1>" in text
+
+
+# -- who may call the Report Manager (runtime/peers.py) --------------------------------
+
+
+async def ask_as(rm, cert: str, text: str, key: str = JEAN) -> tuple[int, str]:
+    deployment, pki = rm
+    address = deployment.proxies["RM"]
+    channel = await open_tls_channel(
+        address.host, address.port, pki.internal_client_context(cert), server_hostname="rm"
+    )
+    async with channel:
+        await channel.send(Request("RM", text.encode(), key=key))
+        answer = await channel.receive()
+    assert isinstance(answer, Response)
+    return answer.status, answer.payload.decode()
+
+
+async def test_the_web_servers_certificate_cannot_act_for_a_user(rm) -> None:
+    """It lives in the DMZ; with the key USERID@ENTPID it once read and changed that
+    user's reports directly."""
+    report_id = await add_seed_report(rm)
+    for text in (
+        f"GURD<REPORTID={report_id}>",
+        f"URS<USERRPTID={report_id},ACTIVE=0>",
+        f"DRD<USERID=jeanvnet2,USERRPTID={report_id}>",
+    ):
+        assert await ask_as(rm, "web", text) == (7003, peers.REFUSAL.decode())
+    status, text = await ask(rm, f"GURD<REPORTID={report_id}>")
+    assert status == 0
+    assert "<TXT_STATUS,SCHEDULED,STATUS>" in text  # untouched
+
+
+async def test_only_the_dispatcher_and_dss_certificates_are_served(rm) -> None:
+    for cert in SERVICE_NAMES:
+        status, text = await ask_as(rm, cert, "GRTD<REPORTID=90>")
+        if cert in ("dispatcher", "dss"):
+            assert status == 0, cert
+        else:
+            assert (status, text) == (7003, peers.REFUSAL.decode()), cert
+
+
+# -- what the spec says for pathological input ------------------------------------------
+
+
+async def test_a_message_of_too_many_groups_is_6611_and_costs_little(rm) -> None:
+    """A 1 MiB message of 60-deep groups once cost the Report Manager 0.75 s or more."""
+    unit = "<" * 60 + ">" * 60
+    body = unit * ((1024 * 1024) // len(unit))
+    text = f"GRTL<PRODUCT=V,DATATYPE=R,DATA CAT=P,IO=O,X={body}>"
+    before = time.process_time()
+    with pytest.raises(MessageError) as info:
+        parse(text)
+    assert time.process_time() - before < 0.1  # one str.count and 10,000 '<'
+    assert info.value.code == 6611
+    assert await ask(rm, text) == (6611, "SRTL<ERROR=6611>")
+    status, _ = await ask(rm, seed_text("01_grtl.txt"))  # and the next request is served
+    assert status == 0

@@ -134,3 +134,45 @@ async def test_echo_round_trip() -> None:
     assert isinstance(await server.receive(), Echo)
     await server.send(EchoReply())
     assert isinstance(await client.receive(), EchoReply)
+
+
+@pytest.mark.parametrize(
+    ("declared", "read_timeout", "seconds"),
+    [
+        (100, 30.0, 2.0),  # a small frame: frame_timeout
+        (4 * 1024 * 1024, 30.0, 2.0 + 4.0),  # one more second per MiB declared
+        (64 * 1024 * 1024, 30.0, 30.0),  # never more than read_timeout
+    ],
+)
+async def test_frame_timeout_shortens_the_mid_frame_deadline_by_size(
+    autojump_clock: trio.abc.Clock, declared: int, read_timeout: float, seconds: float
+) -> None:
+    a, b = trio.testing.memory_stream_pair()
+    server = FrameChannel(
+        b,
+        Role.SERVER,
+        read_timeout=read_timeout,
+        max_frame_size=128 * 1024 * 1024,
+        frame_timeout=2.0,
+        min_frame_rate=1024 * 1024,
+    )
+    await trio.sleep(500)
+    await a.send_all(header(declared) + b"x" * 10)
+    start = trio.current_time()
+    with pytest.raises(ReadTimeout) as info:
+        await server.receive(idle_timeout=1000)
+    assert not info.value.idle
+    assert info.value.code == 7009
+    assert trio.current_time() - start == pytest.approx(seconds, abs=0.01)
+
+
+async def test_frame_timeout_leaves_the_whole_event_deadline_of_a_client_alone(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    a, b = trio.testing.memory_stream_pair()
+    client = FrameChannel(b, Role.CLIENT, read_timeout=20.0, frame_timeout=2.0)
+    await a.send_all(header(100))
+    start = trio.current_time()
+    with pytest.raises(ReadTimeout):
+        await client.receive()  # an answer may take its time: no idle_timeout
+    assert trio.current_time() - start == pytest.approx(20.0)

@@ -20,6 +20,7 @@ import trio
 import trio.testing
 import trustme
 from starwrs.cli.client_http import ClientError, HttpResponse, HttpsClient
+from starwrs.grammar import parse
 from starwrs.protocol import (
     Frame,
     FrameReader,
@@ -280,13 +281,57 @@ async def test_error_answers_are_relayed_as_frames(client: HttpsClient) -> None:
     assert decode_frame(response.body).header.status == 6104
 
 
-async def test_legacy_cookie_name_is_accepted(stack: Stack, client: HttpsClient) -> None:
+async def test_only_the_host_cookie_is_read(stack: Stack, client: HttpsClient) -> None:
     await logon(client)
     key = client.cookies.pop(SESSION_COOKIE)
-    client.cookies["starwrs_session"] = key
+    client.cookies["starwrs_session"] = key  # the name PROTOCOL.md no longer has
+    before = len(stack.fake.seen)
     response = await dispatch(client, frame_bytes(0, "RM", b"GRTL<>"))
-    assert response.status == 200
-    assert stack.fake.seen[-1].key == key
+    assert (response.status, error_of(response)) == (401, 7004)
+    assert len(stack.fake.seen) == before  # refused without asking a dispatcher
+
+
+@pytest.mark.parametrize(
+    ("mech", "target", "payload"),
+    [
+        (0, "DSP", b"LON<USERID=jeanvnet2,PASSWORD=s3cret>"),
+        (0, "DSP", b"LOFF<>"),
+        (0, "dsp", b"LON<USERID=jeanvnet2,PASSWORD=s3cret>"),  # the dispatcher upper-cases
+        (0, "DSP", b"ENTC<USERID=jeanvnet2>"),
+        (1, "DSP", b"LON<USERID=jeanvnet2,PASSWORD=s3cret>"),
+        (3, "DSP", msgpack.packb({"op": "get", "resource": "LON<>", "offset": 0})),
+    ],
+)
+async def test_dispatch_refuses_target_dsp(
+    stack: Stack, client: HttpsClient, mech: int, target: str, payload: bytes
+) -> None:
+    """Logon only through /logon: a LONA's SESSION=<key> never lands in a readable body."""
+    await logon(client)
+    before = len(stack.fake.seen)
+    response = await dispatch(client, frame_bytes(mech, target, payload))
+    assert (response.status, error_of(response)) == (403, 7003)
+    assert b"SESSION" not in response.body
+    assert len(stack.fake.seen) == before
+    # the connection and the session go on
+    assert (await dispatch(client, frame_bytes(0, "RM", b"GRTL<>"))).status == 200
+
+
+async def test_logon_tells_the_client_address_as_source(
+    stack: Stack, client: HttpsClient
+) -> None:
+    await logon(client)
+    lon = parse(stack.fake.seen[-1].payload.decode())
+    assert (lon.acronym, lon.get("SOURCE")) == ("LON", "127.0.0.1")
+    # what the client sends cannot add a SOURCE of its own: it stays inside its values
+    user, password = "x,SOURCE=10.9.8.7", "p>,SOURCE=<10.9.8.7"
+    assert (await logon(client, user=user, password=password)).status == 401
+    lon = parse(stack.fake.seen[-1].payload.decode())
+    assert [m.key for m in lon.members] == ["USERID", "PASSWORD", "SOURCE"]
+    assert (lon.get("USERID"), lon.get("PASSWORD"), lon.get("SOURCE")) == (
+        user,
+        password,
+        "127.0.0.1",
+    )
 
 
 async def test_echo_answer_does_not_reveal_the_key(stack: Stack, client: HttpsClient) -> None:
@@ -848,16 +893,13 @@ async def test_malformed_http_is_400(stack: Stack) -> None:
 
 
 def test_session_key_parsing() -> None:
-    assert session_key([(b"cookie", b"a=1; __Host-starwrs_session=abc_-9; b=2")]) == (
-        "abc_-9",
-        False,
-    )
-    assert session_key([(b"cookie", b"starwrs_session=old")]) == ("old", True)
+    assert session_key([(b"cookie", b"a=1; __Host-starwrs_session=abc_-9; b=2")]) == "abc_-9"
+    assert session_key([(b"cookie", b"starwrs_session=old")]) is None  # not read any more
     both = [(b"cookie", b"starwrs_session=old"), (b"cookie", b"__Host-starwrs_session=new")]
-    assert session_key(both) == ("new", True)
-    assert session_key([(b"cookie", b"__Host-starwrs_session=bad key")]) == (None, False)
-    assert session_key([(b"cookie", b"__Host-starwrs_session=" + b"k" * 256)]) == (None, False)
-    assert session_key([]) == (None, False)
+    assert session_key(both) == "new"
+    assert session_key([(b"cookie", b"__Host-starwrs_session=bad key")]) is None
+    assert session_key([(b"cookie", b"__Host-starwrs_session=" + b"k" * 256)]) is None
+    assert session_key([]) is None
 
 
 async def test_client_errors_are_plain(stack: Stack) -> None:

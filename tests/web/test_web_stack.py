@@ -21,6 +21,8 @@ from starwrs.runtime.config import Address, Deployment, Limits, free_port
 from starwrs.runtime.pki import client_context_for_ca, ensure_pki
 from starwrs.web.server import SESSION_COOKIE, serve_web
 
+from .test_web import parse_response, read_response
+
 serve_dispatcher = pytest.importorskip("starwrs.dispatcher.server").serve_dispatcher
 serve_oe = pytest.importorskip("starwrs.proxies.oe.server").serve_oe
 demo = pytest.importorskip("starwrs.fixtures.demo")
@@ -121,3 +123,58 @@ async def test_real_relogon_rotates_and_ends_the_old_session(
     client.cookies[SESSION_COOKIE] = first
     stale = await client.request("POST", "/dispatch", body=frame(0, "RM", b"GRTL<PRODUCT=V>"))
     assert stale.status == 401
+
+
+async def logon_from(real: RealStack, local: str, user: str, password: str) -> tuple[int, bytes]:
+    """A logon on a connection of its own from the loopback address *local*."""
+    port = int(real.url.rpartition(":")[2])
+    tcp = await trio.open_tcp_stream("127.0.0.1", port, local_address=local)
+    stream = trio.SSLStream(tcp, client_context_for_ca(real.ca), server_hostname="127.0.0.1")
+    try:
+        await stream.do_handshake()
+        body = json.dumps({"user": user, "password": password}).encode()
+        await stream.send_all(
+            b"POST /logon HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        status, _, answer = parse_response(await read_response(stream, limit=10))
+    finally:
+        await trio.aclose_forcefully(stream)
+    return status, answer
+
+
+async def test_dispatch_never_answers_a_session_key(real: RealStack, client: HttpsClient) -> None:
+    await logon(client, "jeanvnet2", real.passwords["jeanvnet2"])
+    lon = f"LON<USERID=jeanvnet2,PASSWORD={real.passwords['jeanvnet2']}>".encode()
+    response = await client.request("POST", "/dispatch", body=frame(0, "DSP", lon))
+    assert b"SESSION" not in response.body
+    assert response.status == 403
+    assert response.json()["error"] == 7003
+
+
+async def test_echo_needs_a_live_session(real: RealStack, client: HttpsClient) -> None:
+    client.cookies[SESSION_COOKIE] = "forged-but-plausible-key"
+    echo = await client.request("POST", "/dispatch", body=frame(0, "DSP", echo=1))
+    assert echo.status == 401  # not the echo reply a forged key got before
+    assert echo.json()["error"] == 7004
+    await logon(client, "jeanvnet2", real.passwords["jeanvnet2"])
+    echo = await client.request("POST", "/dispatch", body=frame(0, "RM", echo=1))
+    assert echo.status == 200
+    assert decode_frame(echo.body).header.echo == 1
+
+
+async def test_guessing_from_one_address_does_not_lock_out_the_user_elsewhere(
+    real: RealStack, client: HttpsClient
+) -> None:
+    attempts = 0
+    while True:  # the attacker at 127.0.0.2 guesses until throttled
+        status, body = await logon_from(real, "127.0.0.2", "jeanvnet2", f"guess{attempts}")
+        attempts += 1
+        if status == 429:
+            break
+        assert status == 401, body
+        assert attempts < 8
+    assert json.loads(body)["error"] == 7012
+    # the user, at 127.0.0.1, logs on at once
+    status, answer = await logon(client, "jeanvnet2", real.passwords["jeanvnet2"])
+    assert status == 200, answer

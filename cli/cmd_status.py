@@ -1,0 +1,164 @@
+"""``starwrs status [--state DIR] [--json]``: every service of a deployment at a glance.
+
+For each process of ``STATE/deployment.json`` (and the supervisor itself) it prints
+the pid from ``pids.json``, the address it serves, its state and a few figures from
+its Prometheus endpoint (:mod:`starwrs.runtime.metrics`): transactions answered, how
+many were errors, restarts, resident memory.  State is ``up`` when the process is
+alive and its port accepts a connection, ``down`` when the process is gone,
+``unreachable`` when it lives but does not answer.  Exit 0 when everything is up,
+1 when something is not, 2 when there is no deployment in ``STATE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+from starwrs.runtime.config import Address, Deployment, process_label
+from starwrs.runtime.services import PROXIES
+from starwrs.runtime.statelock import LOCK_FILE
+
+#: seconds to wait for a port or a metrics endpoint
+PROBE_TIMEOUT = 2.0
+
+
+def register(sub: Any) -> None:
+    """Add the ``status`` sub-command."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "status", help="every service of a deployment: pid, address, state, key metrics"
+    )
+    parser.add_argument("--state", type=Path, default=Path("state"), help="state directory")
+    parser.add_argument("--json", action="store_true", help="one JSON object per service")
+    parser.set_defaults(func=run)
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _accepts(address: Address) -> bool:
+    try:
+        with socket.create_connection((address.host, address.port), timeout=PROBE_TIMEOUT):
+            return True
+    except OSError:
+        return False
+
+
+def scrape(address: Address) -> dict[str, float]:
+    """A few figures from one metrics endpoint ({} when it cannot be read)."""
+    url = f"http://{address.host}:{address.port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT) as answer:
+            text = answer.read().decode("utf-8")
+    except (OSError, ValueError):
+        return {}
+    figures = {"requests": 0.0, "errors": 0.0, "restarts": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "starwrs_requests_total":
+                figures["requests"] += sample.value
+                if sample.labels.get("status") not in ("0", "1"):
+                    figures["errors"] += sample.value
+            elif sample.name == "starwrs_restarts_total":
+                figures["restarts"] += sample.value
+            elif sample.name == "starwrs_active_sessions":
+                figures["sessions"] = sample.value
+            elif sample.name == "process_resident_memory_bytes":
+                figures["rss_mb"] = round(sample.value / 2**20, 1)
+    return figures
+
+
+def _rows(
+    deployment: Deployment, pids: dict[str, int], serve_pid: int | None
+) -> list[dict[str, Any]]:
+    """(label, name in pids.json, address) for the supervisor and every service."""
+    services: list[tuple[str, str, Address | None]] = [("serve", "serve", None)]
+    services += [
+        (PROXIES.get(target, target.lower()), PROXIES.get(target, target.lower()), address)
+        for target, address in deployment.proxies.items()
+    ]
+    services += [
+        (process_label("dispatcher", i), f"dispatcher[{i}]", address)
+        for i, address in enumerate(deployment.dispatchers)
+    ]
+    services.append(("web", "web", deployment.web))
+    rows = []
+    for label, name, address in services:
+        pid = serve_pid if label == "serve" else pids.get(name)
+        alive = _alive(pid)
+        if not alive:
+            state = "down"
+        elif address is None or _accepts(address):
+            state = "up"
+        else:
+            state = "unreachable"
+        metrics = deployment.metrics.get(label)
+        row: dict[str, Any] = {
+            "service": name,
+            "pid": pid,
+            "address": str(address) if address else "-",
+            "state": state,
+        }
+        if alive and metrics is not None:
+            row.update(scrape(metrics))
+        rows.append(row)
+    return rows
+
+
+def _serve_pid(state: Path) -> int | None:
+    try:
+        text = (state / LOCK_FILE).read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the status table; exit 0 when every service is up."""
+    state: Path = args.state.resolve()
+    try:
+        deployment = Deployment.load(state)
+    except (OSError, ValueError, KeyError, TypeError):
+        print(
+            f"starwrs status: no deployment in {state} (start one: starwrs serve)", file=sys.stderr
+        )
+        return 2
+    try:
+        pids: dict[str, int] = json.loads((state / "pids.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pids = {}
+    rows = _rows(deployment, pids, _serve_pid(state))
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, sort_keys=True))
+    else:
+        print(
+            f"{'SERVICE':<14} {'PID':>7}  {'ADDRESS':<22} {'STATE':<12} "
+            f"{'REQUESTS':>9} {'ERRORS':>7} {'RESTARTS':>8} {'RSS MB':>7}"
+        )
+        for row in rows:
+            print(
+                f"{row['service']:<14} {row['pid'] or '-':>7}  {row['address']:<22} "
+                f"{row['state']:<12} {_n(row.get('requests')):>9} {_n(row.get('errors')):>7} "
+                f"{_n(row.get('restarts')):>8} {row.get('rss_mb', '-'):>7}"
+            )
+    return 0 if all(row["state"] == "up" for row in rows) else 1
+
+
+def _n(value: float | None) -> str:
+    return "-" if value is None else f"{int(value):,}"
