@@ -17,6 +17,7 @@ BENCHES: dict[str, str] = {
     "frames": "starwrs.cli.bench_protocol:run_frames",
     "stack": "starwrs.cli.bench_stack:run",
     "rm": "starwrs.cli.bench_rm:run",
+    "load": "starwrs.cli.bench_datamart:run",
 }
 
 

@@ -1,0 +1,1 @@
+"""The DuckDB datamart: star schema, partition files, the bulk load (see schema.py)."""
