@@ -10,16 +10,21 @@ Usage::
 Theory of operation
 -------------------
 ``generate`` draws priced calls (:mod:`starwrs.fixtures.datamart`) for the corps and
-writes them straight into the partition files ``STATE/datamart/ods<k>.duckdb``
-through the same bulk load the harvest uses.  Corps default to every corp of the
+stores them through the same bulk load the harvest uses
+(:func:`~starwrs.storage.datamart.store.load_calls`).  Without a running system it
+writes straight into the partition files ``STATE/datamart/ods<k>.duckdb``; while
+``starwrs serve`` runs on the state directory (it holds ``STATE/serve.lock``) each
+partition's file belongs to its DSS, so the calls go to that DSS as bulk ``LOAD``
+puts of Arrow IPC stream files, a million calls at most each
+(:mod:`starwrs.fixtures.datamart_live`).  Corps default to every corp of the
 deployment's order entry (``STATE/oe.db``, read only) and, without one, the demo
 corps; a corp's billing ids and service locations come from there too.  Each corp
 goes to its partition from ``STATE/datamart/partitions.json`` (see
 :mod:`starwrs.storage.datamart.partitions`; ``--partition`` puts them all in one),
 and the map records it.  The days are local days ``--start`` ..  ``--start + D - 1``
-(default: the last D days).  A DuckDB file has one writer: with the system running
-its DSS owns the file and ``generate`` says so and stops.  Every mistake is one line
-on stderr and exit status 1 (2 for a bad option).
+(default: the last D days).  ``demo`` and ``info`` read and write the files
+themselves: with the system running they say the file is in use.  Every mistake is
+one line on stderr and exit status 1 (2 for a bad option).
 """
 
 from __future__ import annotations
@@ -131,26 +136,33 @@ def _generate(args: argparse.Namespace) -> int:
     if error:
         return _fail(error)
     from starwrs.fixtures.datamart import corp_specs, demo_corp_specs, generate_into
+    from starwrs.fixtures.datamart_live import LiveLoadError, generate_live, running_deployment
 
     state: Path = args.state
     if state.exists() and not state.is_dir():
         return _fail(f"{state} is not a directory")
+    try:
+        deployment = running_deployment(state)
+    except LiveLoadError as err:
+        return _fail(str(err))
     known = order_entry_corps(state)
     corp_ids = list(dict.fromkeys(args.corps or known or demo_corp_specs()))
     specs = corp_specs(corp_ids, known)
-    return _write(
-        state,
-        lambda: generate_into(
+    what = f"{len(specs)} corp(s), {args.days} day(s) from {start}"
+    options: dict[str, Any] = {
+        "start": start,
+        "days": args.days,
+        "seed": args.seed,
+        "partition": args.partition,
+    }
+    if deployment is not None:
+        return _write(
             state,
-            specs,
-            args.calls,
-            start=start,
-            days=args.days,
-            seed=args.seed,
-            partition=args.partition,
-        ),
-        f"{len(specs)} corp(s), {args.days} day(s) from {start}",
-    )
+            lambda: generate_live(state, deployment, specs, args.calls, **options),
+            what,
+            live=True,
+        )
+    return _write(state, lambda: generate_into(state, specs, args.calls, **options), what)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -162,7 +174,8 @@ def _demo(args: argparse.Namespace) -> int:
     return _write(args.state, lambda: demo_datamart(args.state, calls=calls), "the demo corps")
 
 
-def _write(state: Path, work: Any, what: str) -> int:
+def _write(state: Path, work: Any, what: str, *, live: bool = False) -> int:
+    from starwrs.fixtures.datamart_live import LiveLoadError
     from starwrs.storage.datamart.partitions import PartitionMapError
     from starwrs.storage.datamart.schema import DatamartSchemaError
     from starwrs.storage.datamart.store import LoadError, PartitionBusy
@@ -171,7 +184,7 @@ def _write(state: Path, work: Any, what: str) -> int:
         result = work()
     except PartitionBusy as err:
         return _fail(f"{err}: stop the running system first (its DSS owns the partition)")
-    except (PartitionMapError, DatamartSchemaError, LoadError) as err:
+    except (PartitionMapError, DatamartSchemaError, LoadError, LiveLoadError) as err:
         return _fail(str(err))
     except OSError as err:
         return _fail(f"cannot write the datamart under {state}: {err.strerror or err}")
@@ -180,8 +193,9 @@ def _write(state: Path, work: Any, what: str) -> int:
         return 0
     parts = ", ".join(f"ODS{k} {n}" for k, n in sorted(result.calls.items()))
     rate = result.total / result.seconds if result.seconds else 0.0
+    how = " through the running system" if live else ""
     print(
-        f"starwrs datamart: {result.total} calls for {what} into {parts}"
+        f"starwrs datamart: {result.total} calls for {what} into {parts}{how}"
         f" in {result.seconds:.1f} s ({rate:,.0f} calls/s)"
     )
     return 0

@@ -22,7 +22,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 from starwrs.runtime.config import Address, Deployment, process_label
-from starwrs.runtime.services import PROXIES
+from starwrs.runtime.services import instance_of
 from starwrs.runtime.statelock import LOCK_FILE
 
 #: seconds to wait for a port or a metrics endpoint
@@ -88,10 +88,9 @@ def _rows(
 ) -> list[dict[str, Any]]:
     """(label, name in pids.json, address) for the supervisor and every service."""
     services: list[tuple[str, str, Address | None]] = [("serve", "serve", None)]
-    services += [
-        (PROXIES.get(target, target.lower()), PROXIES.get(target, target.lower()), address)
-        for target, address in deployment.proxies.items()
-    ]
+    for target, address in deployment.proxies.items():
+        label = process_label(*instance_of(target))
+        services.append((label, label, address))
     services += [
         (process_label("dispatcher", i), f"dispatcher[{i}]", address)
         for i, address in enumerate(deployment.dispatchers)

@@ -33,8 +33,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import trio
-from starwrs.grammar import Group, Message, MessageError, TList, Value, parse
+from starwrs.grammar import Message, MessageError, parse
 from starwrs.grammar.errors import ErrorCode, StarwrsError
+from starwrs.grammar.values import text_items
 
 __all__ = [
     "Applications",
@@ -82,26 +83,6 @@ class Applications:
     apps: frozenset[str] = frozenset()
     products: tuple[str, ...] = ()
     corp_ids: tuple[str, ...] = ()
-
-
-def text_items(value: Value | None) -> tuple[str, ...]:
-    """The text items of a list value: ``<RM~INBX>``, ``RM~INBX``, ``<RM>``, ``RM``, ``<>``."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,) if value else ()
-    if isinstance(value, TList):
-        items: list[str] = []
-        for item in value.items:
-            items.extend(text_items(item))
-        return tuple(items)
-    if isinstance(value, Group):
-        out: list[str] = []
-        for member in value.members:
-            if member.key is None:
-                out.extend(text_items(member.value))
-        return tuple(out)
-    return ()  # a tagged group or a sequence is not a list of text
 
 
 def _text(message: Message, key: str) -> str | None:

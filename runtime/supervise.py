@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 
 import trio
-from starwrs.runtime.config import Deployment
+from starwrs.runtime.config import Deployment, process_label
 from starwrs.runtime.metrics import RESTARTS, serve_metrics
-from starwrs.runtime.services import installed_proxies
+from starwrs.runtime.services import instance_of
 
 __all__ = ["restart_delay", "supervise"]
 
@@ -48,9 +48,7 @@ def restart_delay(previous: float | None, lived: float) -> float:
 
 
 def _plan(deployment: Deployment) -> list[tuple[str, int]]:
-    proxies = [
-        (name, 0) for target, name in installed_proxies().items() if target in deployment.proxies
-    ]
+    proxies = [instance_of(target) for target in deployment.proxies]
     dispatchers = [("dispatcher", i) for i in range(len(deployment.dispatchers))]
     return [*proxies, *dispatchers, ("web", 0)]
 
@@ -64,7 +62,9 @@ class _Child:
 
     @property
     def label(self) -> str:
-        return self.name if self.name != "dispatcher" else f"dispatcher[{self.index}]"
+        if self.name == "dispatcher":
+            return f"dispatcher[{self.index}]"
+        return process_label(self.name, self.index)
 
     def last_words(self) -> str:
         """``: <the last line of its log>``, or nothing when the log is empty."""
@@ -95,7 +95,7 @@ async def _start(
     deployment: Deployment, name: str, index: int, inherit: tuple[int, ...] = ()
 ) -> _Child:
     state = deployment.state_dir
-    log_name = name if name != "dispatcher" else f"dispatcher{index}"
+    log_name = process_label(name, index)
     log_path = state / "logs" / f"{log_name}.log"
     log = open(log_path, "ab")  # noqa: SIM115, ASYNC230 - handed to the child
     try:

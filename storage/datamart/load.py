@@ -25,7 +25,8 @@ joins would cost a hash probe per call and dimension; instead every key is compu
    columns added -- a projection, no joins -- sorted by (``corp_id``, ``gmt_key``)
    unless the batch already is.
 
-All of it is one DuckDB transaction.
+All of it is one DuckDB transaction (or part of the caller's: ``transaction=False``,
+as :func:`~starwrs.storage.datamart.export.load_ipc` loads a large file in chunks).
 """
 
 from __future__ import annotations
@@ -542,6 +543,7 @@ def load_calls(
     calls: pa.Table | Mapping[str, Any],
     *,
     check_codes: bool = True,
+    transaction: bool = True,
 ) -> LoadResult:
     """Insert a batch of priced calls (and the dimension rows they need), atomically.
 
@@ -549,6 +551,8 @@ def load_calls(
         con: an open partition (``store.open_partition``).
         calls: the batch, columns as :data:`CALL_COLUMNS` (others are ignored).
         check_codes: verify the code columns against their dimensions first.
+        transaction: run in a transaction of its own (commit or roll back); False when
+            the caller holds one around several batches (and rolls it back on error).
 
     Returns:
         Rows inserted into ``perspective_base`` and into the dimensions.
@@ -565,7 +569,8 @@ def load_calls(
     if b.n == 0:
         return LoadResult(0, 0)
     tx = _Tx(con)
-    con.execute("BEGIN TRANSACTION")
+    if transaction:
+        con.execute("BEGIN TRANSACTION")
     try:
         if check_codes:
             _check_codes(b, tx)
@@ -602,9 +607,11 @@ def load_calls(
         corp_index, corp_values = b.codes("corp_id", None)
         order = not _is_sorted(corp_index, corp_values, gmt_seconds)
         inserted = _insert_facts(b, tx, keys, inbound, order=order)
-        con.execute("COMMIT")
+        if transaction:
+            con.execute("COMMIT")
     except BaseException as exc:
-        con.execute("ROLLBACK")
+        if transaction:
+            con.execute("ROLLBACK")
         if isinstance(exc, duckdb.ConstraintException | duckdb.ConversionException):
             raise LoadError(f"priced calls do not fit the schema: {exc}") from exc
         if isinstance(exc, duckdb.BinderException):
