@@ -21,6 +21,12 @@ none; TTL on ``U`` is optional (the table) but, when given, must be 1..999 (5112
 ``U`` has no CATEGORY although Appendix E has 5113 "Category missing on Update":
 the table wins, and 5113 is never raised.
 
+Additions of PROTOCOL.md sections 6-7 (the inbox's files travel as bulk transfers):
+``PART=D`` (data, the default) / ``PART=M`` (metadata) on ``A`` -- the half a bulk
+put carries; a put with a PART needs no MSIZE, its size is the put's -- and on
+``F``; the ``Z`` of a fetch or a put carries ``PART``, ``SIZE`` and ``SHA256``, and the
+list's rows travel in ``ITEMS=<<...>...>`` (keyless rows are still read).
+
 Code-assignment rules (Inbox family: missing / empty -> the parameter's own code,
 else 5102; bad value -> 5101; unknown key or token -> 5101; wrong acronym -> 5103)
 ----------------------------------------------------------------------------------
@@ -48,9 +54,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Self
 
-from starwrs.grammar.codecs import MAX_ID, Choice, Flag, Id, Int, Stamp, Text, is_empty
+from starwrs.grammar.codecs import MAX_ID, Choice, Flag, Id, Int, Rows, Stamp, Text, is_empty
 from starwrs.grammar.errors import ErrorCode
 from starwrs.grammar.model import Member, Message, Value
 from starwrs.grammar.typed import INBOX, TypedMessage, When, decode_members, norm_key, param, typed
@@ -64,6 +71,7 @@ __all__ = [
     "DeleteAllItems",
     "DeleteItem",
     "FetchItem",
+    "ItemPart",
     "ListItems",
     "UpdateItem",
     "delete_form",
@@ -72,6 +80,13 @@ __all__ = [
 _E = ErrorCode
 _ENTPID = Text(exact_len=8)
 _NOTIFYING = (Notify.PAGE, Notify.EMAIL, Notify.EMAIL_AND_PAGE)
+
+
+class ItemPart(StrEnum):
+    """``PART=`` -- which file of an item: D = the data (report) file, M = its metadata."""
+
+    DATA = "D"
+    METADATA = "M"
 
 
 def _report_or_data(values: Mapping[str, Any]) -> bool:
@@ -87,6 +102,10 @@ def _notifying(values: Mapping[str, Any]) -> bool:
 
 
 _FOR_REPORT_OR_DATA = When("CATEGORY is R or D (a report or call detail)", _report_or_data)
+_FOR_SYNC_REPORT_OR_DATA = When(
+    "CATEGORY is R or D and no PART (a bulk put's size is its own)",
+    lambda values: _report_or_data(values) and values["part"] is None,
+)
 
 
 @typed
@@ -173,12 +192,14 @@ class AddItem(TypedMessage):
     msize: int | None = param(
         "MSIZE",
         Int(0, MAX_ID),
-        required_if=(_FOR_REPORT_OR_DATA,),
+        required_if=(_FOR_SYNC_REPORT_OR_DATA,),
         missing=_E.INBOX_ADD_MSIZE,
         default=None,
     )
     err_flag: bool = param("ERRFLAG", Flag(), default=False)
     request_id: int | None = param("REQUESTID", Id(), default=None)
+    #: the half a bulk put carries (PROTOCOL.md section 7); None in a synchronous A
+    part: ItemPart | None = param("PART", Choice(ItemPart), default=None)
 
     @classmethod
     def _decode_members(cls, members: tuple[Member, ...], label: str, prefix: str) -> Self:
@@ -243,6 +264,7 @@ class FetchItem(TypedMessage):
     FAMILY = INBOX
     ACRONYM = "F"
     inbox_id: int = param("INBOXID", Id(), required=True, missing=_E.INBOX_FETCH_ID_MISSING)
+    part: ItemPart = param("PART", Choice(ItemPart), default=ItemPart.DATA)
 
 
 @typed
@@ -275,6 +297,14 @@ class Acknowledgment(TypedMessage):
     error: int = param("ERROR", Int(0, 9999), required=True)
     inbox_id: int | None = param("INBOXID", Id(), default=None)
     ttl: int | None = param("TTL", Int(1, 999), default=None)
+    #: F and bulk puts: which file, its size and SHA-256 (PROTOCOL.md section 6)
+    part: ItemPart | None = param("PART", Choice(ItemPart), default=None)
+    size: int | None = param("SIZE", Int(0, 2**63 - 1), default=None)
+    sha256: str | None = param(
+        "SHA256", Text(exact_len=64, pattern="[0-9a-f]{64}", pattern_doc="hex"), default=None
+    )
+    #: L: the rows of PROTOCOL.md section 6, ``ITEMS=<<INBOXID,CATEGORY,...>...>``
+    items: tuple[tuple[str, ...], ...] = param("ITEMS", Rows(), default=())
     #: the list rows (the table's ``<data>``), keyless members after the others
     rows: tuple[Value, ...] = ()
 
@@ -296,7 +326,7 @@ class Acknowledgment(TypedMessage):
         if self.req is not InboxRequest.LIST:
             if self.ttl is not None:
                 raise Acknowledgment.violation(_E.INBOX_PARSER, "TTL", "only in a list answer")
-            if self.rows:
+            if self.rows or self.items:
                 raise Acknowledgment.violation(_E.INBOX_PARSER, "REQ", "rows only with REQ=L")
 
 

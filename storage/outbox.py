@@ -35,6 +35,11 @@ notifications -- goes through this one mechanism:
    message, and tells a duplicate apart (acknowledged again, applied once; the
    NRL's 6050 is this case).
 
+Only the put must survive a power failure; a lease, a retry's back-off and an
+acknowledgement commit without an fsync (``durable=False``: ``synchronous=NORMAL``
+for that transaction) -- losing one only means the message is delivered again,
+which receivers already deduplicate -- so a message costs one fsync, not three.
+
 The interface (:class:`Outbox`: ``put``, ``run``, ``stats``, ``failed``) is what a
 NATS JetStream implementation would fill in when one machine is outgrown
 (``Nats-Msg-Id`` = the key; DESIGN.md).  Stores add :data:`OUTBOX_MIGRATION` and
@@ -288,6 +293,7 @@ class Outbox:
             "UPDATE outbox SET lease_until = ?, attempts = attempts + 1"
             " WHERE id = ? AND state = 'pending' AND lease_until <= ?",
             (now + self.lease, message.id, now),
+            durable=False,  # a lease lost to a power failure: the message goes again
         )
         return result.rowcount == 1
 
@@ -309,7 +315,10 @@ class Outbox:
         self, message: OutboxMessage, outcome: Outcome, on_failed: FailedHook | None
     ) -> bool:
         if isinstance(outcome, Delivered):
-            await self.store.execute("DELETE FROM outbox WHERE id = ?", (message.id,))
+            # an acknowledgement lost to a power failure: delivered again, deduplicated
+            await self.store.execute(
+                "DELETE FROM outbox WHERE id = ?", (message.id,), durable=False
+            )
             return True
         attempts = message.attempts + 1
         if isinstance(outcome, Retry) and attempts < self.max_attempts:
@@ -318,6 +327,7 @@ class Outbox:
             await self.store.execute(
                 "UPDATE outbox SET next_attempt = ?, lease_until = 0, last_error = ? WHERE id = ?",
                 (self.clock() + delay, outcome.reason[:500], message.id),
+                durable=False,
             )
             log.info(
                 "outbox retry subject=%s key=%s attempt=%d in=%.2fs reason=%s",

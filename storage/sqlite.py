@@ -28,6 +28,18 @@ The shape follows datasette's ``database.py``:
   WAL mode a reader never waits for the writer and sees the last committed
   state.  Reads made through a :class:`Transaction` go to the write
   connection and see that transaction's own changes.
+* **point reads** (:meth:`Store.point_fetchone`, :meth:`Store.point_fetchall`):
+  an indexed lookup that returns a row or a few -- a session by its key hash, a
+  user, a user's entitlements -- costs ~7 µs on a stdlib ``sqlite3`` connection
+  called right on the trio thread, and ~210 µs (170 µs of CPU) through aiosqlite
+  and trio-asyncio, whose thread hop and two event loops are the whole cost
+  (DESIGN.md "SQLite").  So the store keeps one more read connection, plain
+  ``sqlite3`` and ``query_only``, for them.  It never waits: its busy timeout is 0
+  and in WAL mode a reader takes no lock a writer holds, so the trio thread is
+  blocked only for the statement itself; should SQLite ever answer "busy" or
+  "locked" (a checkpoint resetting the WAL, another process recovering it) the
+  read goes to a pooled aiosqlite reader instead.  Only statements that read a
+  bounded number of rows through an index belong there; scans stay on the pool.
 * every connection has ``foreign_keys=ON`` and a ``busy_timeout``; the file is
   put in WAL mode once, by the writer.
 * **migrations** are a list of SQL scripts; script *n* (1-based) brings the
@@ -208,6 +220,10 @@ async def _aio_plain(conn: aiosqlite.Connection, sql: str) -> None:
     await conn.execute(sql)
 
 
+async def _aio_script(conn: aiosqlite.Connection, sql: str) -> None:
+    await conn.executescript(sql)  # parameterless statements only, one crossing
+
+
 async def _aio_commit(conn: aiosqlite.Connection) -> None:
     await conn.commit()
 
@@ -303,9 +319,18 @@ class Store:
         schema_version: ``PRAGMA user_version`` after migrations.
     """
 
-    def __init__(self, path: Path, writer: _Conn, readers: list[_Conn]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        writer: _Conn,
+        readers: list[_Conn],
+        direct: sqlite3.Connection | None = None,
+    ) -> None:
         self.path = path
         self.schema_version = 0
+        #: ``PRAGMA synchronous`` of the writer (``FULL`` or ``NORMAL``, see open_store)
+        self.synchronous = "FULL"
+        self._direct = direct
         self._writer = writer
         self._write_lock = trio.Lock()
         self._idle_readers = list(readers)
@@ -318,8 +343,15 @@ class Store:
             raise trio.ClosedResourceError(f"store {self.path} is closed")
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self, *, durable: bool = True) -> AsyncIterator[Transaction]:
         """Hold the write lock and run ``BEGIN IMMEDIATE`` ... ``COMMIT``.
+
+        Args:
+            durable: False for a transaction whose loss in a power failure does no
+                harm (bookkeeping a later durable commit or a retry repairs, such
+                as an outbox lease): it commits with ``synchronous=NORMAL``, so it
+                costs no fsync; the next durable commit syncs it along with its own
+                (the WAL is written in order).  Ignored on a non-durable store.
 
         Yields:
             A :class:`Transaction` for the statements.
@@ -341,26 +373,36 @@ class Store:
             self._check_open()
             conn = self._writer
             tx = Transaction(conn)
+            relaxed = not durable and self.synchronous == "FULL"
             try:
-                await conn.call(_aio_plain, "BEGIN IMMEDIATE")
+                if relaxed:  # one crossing each way, like a durable transaction
+                    await conn.call(_aio_script, "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE;")
+                else:
+                    await conn.call(_aio_plain, "BEGIN IMMEDIATE")
                 yield tx
                 tx._conn = None
                 with trio.CancelScope(shield=True):
-                    await conn.call(_aio_commit)
+                    if relaxed:  # executescript commits the open transaction first
+                        await conn.call(_aio_script, "PRAGMA synchronous = FULL;")
+                    else:
+                        await conn.call(_aio_commit)
             except BaseException:
                 tx._conn = None
                 with trio.CancelScope(shield=True):
                     # queued behind whatever a cancelled call left running on the
                     # connection's thread; a no-op when no transaction is open
                     await conn.call(_aio_rollback)
+                    if relaxed:
+                        await conn.call(_aio_plain, "PRAGMA synchronous = FULL")
                 raise
 
-    async def execute(self, sql: str, params: Params = ()) -> WriteResult:
+    async def execute(self, sql: str, params: Params = (), *, durable: bool = True) -> WriteResult:
         """Run one write statement in its own transaction.
 
         Args:
             sql: one SQL statement.
             params: its parameters.
+            durable: see :meth:`transaction`.
 
         Returns:
             The :class:`WriteResult`.
@@ -369,7 +411,7 @@ class Store:
             sqlite3.Error: as SQLite reports it.
             trio.ClosedResourceError: the store is closed.
         """
-        async with self.transaction() as tx:
+        async with self.transaction(durable=durable) as tx:
             return await tx.execute(sql, params)
 
     async def executemany(self, sql: str, seq: Iterable[Params]) -> int:
@@ -420,11 +462,67 @@ class Store:
         """
         return await self._read(_aio_fetchall, sql, params)
 
+    async def point_fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """First row of an indexed point read, on the trio thread (see the module doc).
+
+        For a statement that reads a bounded number of rows through an index; it
+        blocks the trio thread for as long as SQLite takes (microseconds), and sees
+        the last committed state like any read connection.
+
+        Raises:
+            sqlite3.Error: as SQLite reports it.
+            trio.ClosedResourceError: the store is closed.
+        """
+        rows = self._point(sql, params)
+        if rows is None:
+            return await self.fetchone(sql, params)
+        return rows[0] if rows else None
+
+    async def point_fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """All rows of an indexed point read, on the trio thread (see the module doc).
+
+        Raises:
+            sqlite3.Error: as SQLite reports it.
+            trio.ClosedResourceError: the store is closed.
+        """
+        rows = self._point(sql, params)
+        if rows is None:
+            return await self.fetchall(sql, params)
+        return rows
+
+    def fetch_now(self, sql: str, params: Params = ()) -> list[Row] | None:
+        """Rows of a short read, synchronously (a metric read at scrape time).
+
+        Returns:
+            The rows, or None when SQLite is busy or the store is closed.
+        """
+        if self._closed:
+            return None
+        try:
+            return self._point(sql, params)
+        except sqlite3.Error:
+            return None
+
+    def _point(self, sql: str, params: Params) -> list[Row] | None:
+        """The rows from the direct connection; None when SQLite is busy (use the pool)."""
+        self._check_open()
+        direct = self._direct
+        if direct is None:
+            return None
+        try:
+            return direct.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as err:
+            if _busy(err):
+                return None
+            raise
+
     async def aclose(self) -> None:
         """Close every connection; waits for the current writer.  Idempotent."""
         if self._closed:
             return
         self._closed = True
+        if self._direct is not None:
+            self._direct.close()
         with trio.CancelScope(shield=True):
             async with self._write_lock:
                 await self._writer.aclose()
@@ -502,6 +600,7 @@ async def open_store(
             loop = await nursery.start(_run_asyncio_loop, loop_scope)
             try:
                 store = await _connect_store(loop, spath, readers, busy_ms, sync)
+                store.synchronous = sync
                 try:
                     await store._migrate(migrations)
                     yield store
@@ -530,11 +629,33 @@ async def _connect_store(loop: Any, path: str, readers: int, busy_ms: int, sync:
         for n in range(readers + 1):
             raw = await connect(path, busy_ms, sync, writer=n == 0)
             opened.append(_Conn(loop, raw))
+        direct = _direct_connect(path)  # after the writer: the file is in WAL mode
     except BaseException:
         for conn in opened:
             await conn.aclose()
         raise
-    return Store(Path(path), opened[0], opened[1:])
+    return Store(Path(path), opened[0], opened[1:], direct)
+
+
+def _direct_connect(path: str) -> sqlite3.Connection:
+    """The point-read connection: stdlib ``sqlite3``, read only, never waiting for a lock."""
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA query_only = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _busy(err: sqlite3.OperationalError) -> bool:
+    """SQLite answered SQLITE_BUSY / SQLITE_LOCKED (another connection holds a lock)."""
+    code = getattr(err, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    text = str(err)
+    return "locked" in text or "busy" in text
 
 
 def _raise_single(group: BaseExceptionGroup[BaseException]) -> NoReturn:

@@ -13,7 +13,10 @@ list that supplies the choices (``PL_ACCESS``); the data location is the ARD
 parameter the value is saved in (``THRESHOLD.RECCOUNT``).
 
 A user report's tree (SURD) is the same tree filled from its stored ARD, plus a
-Status node (USERRPTID, ACTIVE, status, last update).
+Status node (USERRPTID, product, category, status, last update and, when the last
+run failed, its reason).  The status is ``SAVED`` or ``SCHEDULED`` as the user set
+it, then the last run's: ``SUBMITTED`` (the DSS took it), ``C`` (complete: in the
+inbox) or ``FAILED``.
 """
 
 from __future__ import annotations
@@ -161,6 +164,11 @@ def user_report_nodes(
             Control("TXT_CATEGORY", report.category, "CATEGORY"),
             Control("TXT_STATUS", report.status, "STATUS"),
             Control("TXT_LASTUPDATE", report.updated, "LASTUPDATE"),
+            *(
+                (Control("TXT_REASON", report.status_reason, "STATUSREASON"),)
+                if report.status_reason
+                else ()
+            ),
         ),
     )
     return (*nodes, status)

@@ -15,33 +15,48 @@ WAL: a reader never waits for order entry's writer).  Reading the file instead
 of asking the OE proxy costs no hop per request and sees an entitlement change
 as soon as order entry commits it.
 
-**Tenant isolation.**  Only the ``dispatcher`` and ``dss`` certificates may
-connect (:mod:`starwrs.runtime.peers`; the web server's is refused with 7003
-right after the handshake), so the key is the dispatcher's word.  Every request
-needs a user (the dispatcher's ``USERID@ENTPID``; a request without one is
-6107).  The user must exist in order entry, belong to the enterprise the
-dispatcher named, and be enabled (else 6107 / 7003).  A ``USERID`` or ``ENTPID`` in a message that is not the
-caller's is 6107 (Report Manager ID error).  Reports are looked up by id *and*
-owner, so another user's report id is answered exactly like a missing id: 6115
-(IDs are not correct).  Templates, their fields and the access, range and usage
-pick lists are offered only for the products and data categories the user is
-entitled to (an unentitled combination lists nothing); a template that is not
-offered to the user is 6115 like an unknown one; BILLING may name only the
-user's own corp ids (7003 otherwise).
+**Tenant isolation.** Only the ``dispatcher`` and ``dss`` certificates may connect
+(:mod:`starwrs.runtime.peers`; the web server's is refused with 7003 right after the
+handshake), so the key is the dispatcher's word. Every request needs a user (the
+dispatcher's ``USERID@ENTPID``; a request without one is 6107). The user must exist
+in order entry, belong to the enterprise the dispatcher named, and be enabled (else
+6107 / 7003). A ``USERID`` or ``ENTPID`` in a message that is not the caller's is
+6107 (Report Manager ID error). Reports are looked up by id *and* owner, so another
+user's report id is answered exactly like a missing id: 6115 (IDs are not correct).
+Templates, their fields and the access, range and usage pick lists are offered only
+for the products and data categories the user is entitled to (an unentitled
+combination lists nothing); a template that is not offered to the user is 6115 like
+an unknown one; BILLING may name only the user's own corp ids (7003 otherwise).
 
 **Choices where the seed is silent.**  ARD carries no DATACAT: a report is
 priced when the template and the user's entitlement allow it, else unpriced.
 SURD's ``ID=`` is the template id (Appendix A: "Template ID"); the user report
-id is in its Status node.  ACTIVE=1 marks a report scheduled; handing it to the
-Report Scheduler is the RS issue's.
+id is in its Status node.  SUBTOTCOL names break columns: dimension columns of
+the report's layout (seed Figure 12(b): subtotals "by" a column).  An hourly
+schedule is for unpriced data only (seed: "For priced data the user has the option
+of daily, weekly, or monthly"): 6103 on a priced report.
+``GPL<PL_HIER,USERRPTID=0>`` (and ``PL_GEO``) asks for a report not saved yet --
+the requestor building a new one from a template; any other id must be one of the
+caller's reports.
+
+**Scheduling and delivery** (docs/runtime.md).  Saving a report with ACTIVE=1 (ARD,
+URS, CRD of an active report; ACTIVE=0 or DRD removes it) puts the schedule change
+into RM's outbox in the transaction that saves the report (:mod:`.store`); the outbox
+delivers it to the Report Scheduler (target ``RS``).  The DSS's ARDA and NRL arrive
+as envelopes from the ``dss`` certificate and are handled by :mod:`.delivery`, whose
+deliveries to the inbox (the ``.mtd`` and the ``A``) go through the same outbox.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import msgpack
 import trio
 from starwrs.grammar import Group, Seq, Tagged, Value, parse, serialize
 from starwrs.grammar.catalogue_picklist import (
@@ -81,16 +96,23 @@ from starwrs.grammar.catalogue_rm import (
     UserReportEntry,
 )
 from starwrs.grammar.errors import ErrorCode, StarwrsError
+from starwrs.grammar.vocab import ScheduleKind
+from starwrs.proxies.delivery import frame_sender, lease_for, release_leases, watch_outbox
 from starwrs.proxies.framework import Caller, Proxy, serve_proxy
 from starwrs.proxies.oe.model import Entitlements, GeoNode
 from starwrs.proxies.oe.store import OrderEntryStore, open_order_entry
+from starwrs.proxies.rm.delivery import INBOX, RunDelivery
 from starwrs.proxies.rm.detail import template_nodes, user_report_nodes
-from starwrs.proxies.rm.store import ReportStore, UserReport, open_report_store
+from starwrs.proxies.rm.store import SCHEDULER, ReportStore, UserReport, open_report_store
 from starwrs.proxies.rm.templates import CATEGORIES, COLUMNS, TEMPLATES, Template, templates_for
 from starwrs.runtime.config import Deployment
 from starwrs.runtime.pki import load_pki
+from starwrs.runtime.pool import ProxyPool
+from starwrs.storage.outbox import OutboxMessage, Outcome
 
 __all__ = ["make_rm_proxy", "serve_rm"]
+
+log = logging.getLogger("starwrs.rm")
 
 Table = tuple[tuple[str, ...], ...]
 
@@ -161,8 +183,10 @@ def _check_layout(ard: AddReportDefinition, template: Template, data_cat: str) -
         if key.column not in chosen:
             raise _bad(f"SORTBY column {key.column} is not one of the report's columns")
     for column in ard.subtotal_columns or ():
-        if column not in chosen or not COLUMNS[column].subtotal:
-            raise _bad(f"SUBTOTCOL column {column} cannot be subtotalled")
+        if column not in chosen or COLUMNS[column].fact_dim != "D":
+            raise _bad(f"SUBTOTCOL column {column} is not a dimension column of the report")
+    if data_cat == "P" and ard.schedule is not None and ard.schedule.kind is ScheduleKind.HOURLY:
+        raise _bad("hourly schedules are for unpriced data only")
 
 
 def _with_defaults(ard: AddReportDefinition, template: Template, data_cat: str) -> str:
@@ -200,9 +224,21 @@ def _geo_rows(nodes: Iterable[GeoNode], path: tuple[str, ...] = ()) -> list[tupl
     return rows
 
 
-def make_rm_proxy(reports: ReportStore, oe: OrderEntryStore) -> Proxy:
-    """Build the Report Manager proxy over the inventory and order entry's data."""
+def make_rm_proxy(
+    reports: ReportStore, oe: OrderEntryStore, delivery: RunDelivery | None = None
+) -> Proxy:
+    """Build the Report Manager proxy over the inventory and order entry's data.
+
+    With *delivery*, the proxy also takes the DSS's ARDA and NRL envelopes.
+    """
     proxy = Proxy("RM")
+
+    if delivery is not None:
+        runs = delivery
+
+        @proxy.takes_envelopes
+        async def from_dss(caller: Caller, envelope: dict[str, Any]) -> tuple[int, bytes]:
+            return await runs.envelope(caller.peer, envelope)
 
     async def entitled(caller: Caller) -> Entitlements:
         if caller.user_id is None:
@@ -396,7 +432,8 @@ def make_rm_proxy(reports: ReportStore, oe: OrderEntryStore) -> Proxy:
         if isinstance(req, GetPickListCurrency):
             return GetPickListAck(error=0, curr=tuple(await static("CURR")))
         if isinstance(req, GetPickListHierarchy):
-            await own_report(caller, req.user_report_id)
+            if req.user_report_id:  # 0: a report not saved yet (the requestor's new report)
+                await own_report(caller, req.user_report_id)
             corps = await oe.billing_hierarchy(ent.entp_id, ent.corp_ids)
             hier: list[tuple[str, ...]] = []
             for corp in corps:
@@ -408,31 +445,71 @@ def make_rm_proxy(reports: ReportStore, oe: OrderEntryStore) -> Proxy:
                         hier.append(row)
             return GetPickListAck(error=0, hier=tuple(hier))
         if isinstance(req, GetPickListGeo):
-            await own_report(caller, req.user_report_id)
+            if req.user_report_id:
+                await own_report(caller, req.user_report_id)
             return GetPickListAck(error=0, geo=tuple(_geo_rows(await oe.geo_hierarchy())))
         raise StarwrsError(ErrorCode.NO_VALID_REQUEST, "unknown pick list")
 
     return proxy
 
 
+def _report_of(message: OutboxMessage) -> int | None:
+    try:
+        value = msgpack.unpackb(message.payload, raw=False).get("report_id")
+    except (ValueError, AttributeError, msgpack.ExtraData):
+        return None
+    return value if isinstance(value, int) else None
+
+
 async def serve_rm(
     deployment: Deployment,
     *,
     index: int = 0,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[ReportStore] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the Report Manager proxy on ``deployment.proxies["RM"]`` until cancelled."""
+    """Run the Report Manager proxy on ``deployment.proxies["RM"]`` until cancelled.
+
+    ``task_status.started`` is given the :class:`ReportStore` (tests wait on its outbox).
+    """
     del index
     pki = load_pki(deployment.state_dir)
     state = Path(deployment.state_dir)
-    async with open_order_entry(state / "oe.db") as oe, open_report_store(state / "rm.db") as rm:
-        proxy = make_rm_proxy(rm, oe)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(
-                serve_proxy,
-                proxy,
-                deployment.proxies["RM"],
-                pki.internal_server_context("rm"),
-                deployment.limits,
-            )
-            task_status.started()
+    routes = {t: a for t, a in deployment.proxies.items() if t in (SCHEDULER, INBOX)}
+    pool = ProxyPool(routes, pki.internal_client_context("rm"), deployment.limits)
+    try:
+        async with (
+            open_order_entry(state / "oe.db") as oe,
+            open_report_store(state / "rm.db", lease=lease_for(deployment.limits)) as rm,
+        ):
+            delivery = RunDelivery(rm, pool, state / "rm" / "outgoing")
+            await release_leases(rm.db)
+            watch_outbox("rm", rm.db)
+            to_scheduler = frame_sender(pool)
+
+            async def send(message: OutboxMessage) -> Outcome:
+                if message.destination == INBOX:
+                    return await delivery.send(message)
+                return await to_scheduler(message)
+
+            async def parked(message: OutboxMessage, reason: str) -> None:
+                if message.destination == INBOX:
+                    await delivery.on_failed(message, reason)
+                    return
+                report_id = _report_of(message)
+                if report_id is not None:
+                    await rm.failed(report_id, f"the scheduler refused the schedule: {reason}")
+
+            proxy = make_rm_proxy(rm, oe, delivery)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(
+                    serve_proxy,
+                    proxy,
+                    deployment.proxies["RM"],
+                    pki.internal_server_context("rm"),
+                    deployment.limits,
+                )
+                await nursery.start(partial(rm.outbox.run, send, on_failed=parked))
+                task_status.started(rm)
+    finally:
+        with trio.CancelScope(shield=True):
+            await pool.aclose()

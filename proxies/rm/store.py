@@ -16,22 +16,44 @@ stored without a column per field.
 * **ownership** is part of every statement: a report is read, copied, updated or
   deleted ``WHERE report_id = ? AND user_id = ?``, so another user's report id
   behaves exactly like an id that does not exist.
+* **schedule changes** -- every change that touches what the Report Scheduler
+  runs (a report added or copied, ACTIVE changed, a report deleted) bumps the
+  report's ``revision`` and puts ``put`` / ``remove`` into the store's outbox
+  (:mod:`starwrs.storage.outbox`, subject ``RS``) in the *same* transaction, so the
+  scheduler hears of every change once it is committed, in order, and never of one
+  that was rolled back (docs/runtime.md "Scheduling and delivery").
+* **runs** -- one row per REQUESTID the DSS told us of (ARDA, NRL): its report, its
+  state (``SUBMITTED``, ``C`` complete, ``FAILED``), the error and the INBOXID.
+  :meth:`ReportStore.complete_run` applies an NRL exactly once
+  (:func:`~starwrs.storage.outbox.accept_once` by REQUESTID), sets the user report's
+  status and queues the inbox delivery in one transaction.
 * every SQL statement of the inventory is in this module; time comes from an
   injectable clock (status dates in tests are deterministic).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgpack
 from starwrs.grammar.errors import ErrorCode, StarwrsError
-from starwrs.storage.sqlite import Row, Store, open_store
+from starwrs.proxies.delivery import MAX_ATTEMPTS, MAX_DELAY
+from starwrs.storage.outbox import OUTBOX_MIGRATION, RECEIVED_MIGRATION, Outbox, accept_once
+from starwrs.storage.sqlite import Row, Store, Transaction, open_store
 
-__all__ = ["MAX_REPORT_ID", "MIGRATIONS", "ReportStore", "UserReport", "open_report_store"]
+__all__ = [
+    "MAX_REPORT_ID",
+    "MIGRATIONS",
+    "ReportStore",
+    "RunRow",
+    "UserReport",
+    "open_report_store",
+]
 
 #: the seed's limit on unique user report ids
 MAX_REPORT_ID = 2147483647
@@ -61,7 +83,30 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX user_reports_owner ON user_reports (user_id, template_id);
     """,
+    # 2: schedule revisions, the reason of a failed run, and the runs the DSS reported
+    """
+    ALTER TABLE user_reports ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE user_reports ADD COLUMN status_reason TEXT NOT NULL DEFAULT '';
+    CREATE TABLE runs (
+        request_id  INTEGER PRIMARY KEY,
+        report_id   INTEGER NOT NULL,
+        user_id     TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('SUBMITTED', 'C', 'FAILED')),
+        error_code  INTEGER,
+        reason      TEXT NOT NULL DEFAULT '',
+        loc         TEXT,
+        inbox_id    INTEGER,
+        updated     REAL NOT NULL
+    );
+    CREATE INDEX runs_report ON runs (user_id, report_id);
+    """,
+    # 3, 4: the outbox (to the scheduler and the inbox) and what was received (ARDA, NRL)
+    OUTBOX_MIGRATION,
+    RECEIVED_MIGRATION,
 ]
+
+#: outbox subject of schedule changes, and the target they go to
+SCHEDULER = "RS"
 
 Clock = Callable[[], float]
 
@@ -83,6 +128,8 @@ class UserReport:
         status: ``SCHEDULED`` or ``SAVED``.
         updated: last update, ``YYYYMMDDhhmm`` (UTC).
         definition: the canonical ARD text.
+        revision: bumped by every change the scheduler hears of.
+        status_reason: why the last run failed (status ``FAILED``), else "".
     """
 
     report_id: int
@@ -97,6 +144,22 @@ class UserReport:
     status: str
     updated: str
     definition: str
+    revision: int = 0
+    status_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """One run of a report the DSS told us of (ARDA / NRL)."""
+
+    request_id: int
+    report_id: int
+    user_id: str
+    state: str
+    error_code: int | None
+    reason: str
+    loc: str | None
+    inbox_id: int | None
 
 
 def status_of(active: bool) -> str:
@@ -118,15 +181,56 @@ def _report(row: Row) -> UserReport:
         status=row["status"],
         updated=row["updated"],
         definition=row["definition"],
+        revision=row["revision"],
+        status_reason=row["status_reason"],
+    )
+
+
+def _run(row: Row) -> RunRow:
+    return RunRow(
+        request_id=row["request_id"],
+        report_id=row["report_id"],
+        user_id=row["user_id"],
+        state=row["state"],
+        error_code=row["error_code"],
+        reason=row["reason"],
+        loc=row["loc"],
+        inbox_id=row["inbox_id"],
     )
 
 
 class ReportStore:
-    """The user report inventory on a store opened with :data:`MIGRATIONS`."""
+    """The user report inventory on a store opened with :data:`MIGRATIONS`.
 
-    def __init__(self, db: Store, *, clock: Clock = time.time) -> None:
+    Args:
+        db: the open store.
+        clock: epoch seconds (status dates).
+        outbox: the store's outbox (schedule changes, inbox deliveries); one over
+            *db* is made when none is given.
+    """
+
+    def __init__(self, db: Store, *, clock: Clock = time.time, outbox: Outbox | None = None):
         self.db = db
         self.clock = clock
+        self.outbox = outbox if outbox is not None else Outbox(db)
+
+    async def _schedule(self, tx: Transaction, report: UserReport, op: str) -> None:
+        """Tell the scheduler of *report* (its new revision) in the caller's transaction.
+
+        The caller wakes the outbox once the transaction has committed.
+        """
+        change = {
+            "subject": SCHEDULER,
+            "op": op,
+            "report_id": report.report_id,
+            "revision": report.revision,
+            "user_id": report.user_id,
+            "entp_id": report.entp_id,
+            "data_cat": report.data_cat,
+            "definition": report.definition if op == "put" else "",
+        }
+        key = f"{report.report_id}:{report.revision}"
+        await self.outbox.put(SCHEDULER, key, SCHEDULER, msgpack.packb(change), tx=tx)
 
     def _stamp(self) -> str:
         return time.strftime("%Y%m%d%H%M", time.gmtime(self.clock()))
@@ -171,11 +275,12 @@ class ReportStore:
                 status_of(active),
                 self._stamp(),
                 definition(report_id),
+                revision=1,
             )
             await tx.execute(
                 "INSERT INTO user_reports (report_id, user_id, entp_id, template_id, name,"
-                " product, data_cat, category, active, status, updated, definition)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " product, data_cat, category, active, status, updated, definition, revision)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     report.report_id,
                     report.user_id,
@@ -189,8 +294,12 @@ class ReportStore:
                     report.status,
                     report.updated,
                     report.definition,
+                    report.revision,
                 ),
             )
+            if report.active:
+                await self._schedule(tx, report, "put")
+        self.outbox.wake()  # after the commit: the outbox sees the change
         return report
 
     async def get(self, user_id: str, report_id: int) -> UserReport | None:
@@ -250,24 +359,48 @@ class ReportStore:
 
     async def set_active(self, user_id: str, report_id: int, active: bool) -> bool:
         """Schedule (True) or only save (False); False when there is no such report."""
-        result = await self.db.execute(
-            "UPDATE user_reports SET active = ?, status = ?, updated = ?"
-            " WHERE report_id = ? AND user_id = ?",
-            (int(active), status_of(active), self._stamp(), report_id, user_id),
-        )
-        return result.rowcount == 1
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone(
+                "UPDATE user_reports SET active = ?, status = ?, status_reason = '',"
+                " updated = ?, revision = revision + 1"
+                " WHERE report_id = ? AND user_id = ? RETURNING *",
+                (int(active), status_of(active), self._stamp(), report_id, user_id),
+            )
+            if row is None:
+                return False
+            await self._schedule(tx, _report(row), "put" if active else "remove")
+        self.outbox.wake()
+        return True
 
     async def delete(self, user_id: str, report_id: int) -> bool:
         """Delete the user's report; False when there is no such report."""
-        result = await self.db.execute(
-            "DELETE FROM user_reports WHERE report_id = ? AND user_id = ?", (report_id, user_id)
-        )
-        return result.rowcount == 1
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone(
+                "DELETE FROM user_reports WHERE report_id = ? AND user_id = ? RETURNING *",
+                (report_id, user_id),
+            )
+            if row is None:
+                return False
+            report = _report(row)
+            if report.active:
+                gone = dataclasses.replace(report, revision=report.revision + 1)
+                await self._schedule(tx, gone, "remove")
+        self.outbox.wake()
+        return True
 
     async def delete_user(self, user_id: str) -> int:
         """Delete every report of a user (a user removed from order entry)."""
-        result = await self.db.execute("DELETE FROM user_reports WHERE user_id = ?", (user_id,))
-        return result.rowcount
+        async with self.db.transaction() as tx:
+            rows = await tx.fetchall(
+                "DELETE FROM user_reports WHERE user_id = ? RETURNING *", (user_id,)
+            )
+            for row in rows:
+                report = _report(row)
+                if report.active:
+                    gone = dataclasses.replace(report, revision=report.revision + 1)
+                    await self._schedule(tx, gone, "remove")
+        self.outbox.wake()
+        return len(rows)
 
     async def set_next_id(self, next_id: int) -> None:
         """Move the id allocator (administration; ids are never reused)."""
@@ -278,11 +411,141 @@ class ReportStore:
         rows = await self.db.fetchall("SELECT * FROM user_reports ORDER BY report_id")
         return [_report(r) for r in rows]
 
+    # -- runs: what the DSS told us (ARDA, NRL) -------------------------------------------
+
+    async def owned(self, user_id: str, entp_id: str, report_id: int) -> UserReport | None:
+        """The report *report_id* if it is *user_id*'s of *entp_id* (a run's owner check)."""
+        report = await self.get(user_id, report_id)
+        return report if report is not None and report.entp_id == entp_id else None
+
+    async def acknowledged(
+        self, request_id: int, report: UserReport, error_code: int, reason: str
+    ) -> bool:
+        """Record an ARDA once; False for a duplicate.  A parse failure marks the run."""
+        async with self.db.transaction() as tx:
+            if not await accept_once(tx, "ARDA", str(request_id), now=self.clock()):
+                return False
+            state = "FAILED" if error_code else "SUBMITTED"
+            await tx.execute(
+                "INSERT INTO runs (request_id, report_id, user_id, state, error_code, reason,"
+                " updated) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING",
+                (
+                    request_id,
+                    report.report_id,
+                    report.user_id,
+                    state,
+                    error_code or None,
+                    reason,
+                    self.clock(),
+                ),
+            )
+            if not error_code:
+                await tx.execute(
+                    "UPDATE user_reports SET status = 'SUBMITTED', status_reason = '',"
+                    " updated = ? WHERE report_id = ? AND user_id = ?",
+                    (self._stamp(), report.report_id, report.user_id),
+                )
+        return True
+
+    async def completed(self, request_id: int) -> bool:
+        """Whether the NRL of *request_id* was applied already (NRLA 6050)."""
+        row = await self.db.fetchone(
+            "SELECT 1 FROM received WHERE subject = 'NRL' AND key = ?", (str(request_id),)
+        )
+        return row is not None
+
+    async def complete_run(
+        self,
+        request_id: int,
+        report: UserReport,
+        *,
+        loc: str,
+        error_code: int,
+        reason: str,
+        delivery: tuple[str, bytes],
+    ) -> bool:
+        """Apply an NRL exactly once; False for a duplicate (answered 6050).
+
+        In one transaction: the NRL is recorded as received, the run becomes ``C``
+        (or ``FAILED`` with *error_code* and *reason*), the user report takes that
+        status, and the inbox delivery (outbox subject, payload) is queued.
+        """
+        state = "FAILED" if error_code else "C"
+        async with self.db.transaction() as tx:
+            if not await accept_once(tx, "NRL", str(request_id), now=self.clock()):
+                return False
+            await tx.execute(
+                "INSERT INTO runs (request_id, report_id, user_id, state, error_code, reason,"
+                " loc, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id)"
+                " DO UPDATE SET state = excluded.state, error_code = excluded.error_code,"
+                " reason = excluded.reason, loc = excluded.loc, updated = excluded.updated",
+                (
+                    request_id,
+                    report.report_id,
+                    report.user_id,
+                    state,
+                    error_code or None,
+                    reason,
+                    loc,
+                    self.clock(),
+                ),
+            )
+            await tx.execute(
+                "UPDATE user_reports SET status = ?, status_reason = ?, updated = ?"
+                " WHERE report_id = ? AND user_id = ?",
+                (state, reason[:500], self._stamp(), report.report_id, report.user_id),
+            )
+            subject, payload = delivery
+            await self.outbox.put(subject, str(request_id), "INBX", payload, tx=tx)
+        self.outbox.wake()
+        return True
+
+    async def delivered(self, request_id: int, inbox_id: int | None) -> None:
+        """The inbox added the run's item (its INBOXID)."""
+        await self.db.execute(
+            "UPDATE runs SET inbox_id = ?, updated = ? WHERE request_id = ?",
+            (inbox_id, self.clock(), request_id),
+        )
+
+    async def run(self, request_id: int) -> RunRow | None:
+        """One run by REQUESTID."""
+        row = await self.db.fetchone("SELECT * FROM runs WHERE request_id = ?", (request_id,))
+        return None if row is None else _run(row)
+
+    async def runs(self, user_id: str, report_id: int) -> list[RunRow]:
+        """Every run of the user's report, by REQUESTID."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM runs WHERE user_id = ? AND report_id = ? ORDER BY request_id",
+            (user_id, report_id),
+        )
+        return [_run(r) for r in rows]
+
+    async def failed(self, report_id: int, reason: str, request_id: int | None = None) -> None:
+        """Mark a report (and its run) as failed: a delivery was parked (``on_failed``)."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE user_reports SET status = 'FAILED', status_reason = ?, updated = ?"
+                " WHERE report_id = ?",
+                (reason[:500], self._stamp(), report_id),
+            )
+            if request_id is not None:
+                await tx.execute(
+                    "UPDATE runs SET state = 'FAILED', reason = ?, updated = ?"
+                    " WHERE request_id = ?",
+                    (reason[:500], self.clock(), request_id),
+                )
+
 
 @asynccontextmanager
 async def open_report_store(
-    path: Path | str, *, clock: Clock = time.time
+    path: Path | str, *, clock: Clock = time.time, lease: float = 60.0
 ) -> AsyncIterator[ReportStore]:
-    """Open (creating and migrating) the inventory, e.g. ``STATE/rm.db``."""
+    """Open (creating and migrating) the inventory, e.g. ``STATE/rm.db``.
+
+    *lease* is its outbox's lease (seconds an attempt may take).
+    """
     async with open_store(path, MIGRATIONS) as db:
-        yield ReportStore(db, clock=clock)
+        outbox = Outbox(
+            db, clock=clock, lease=lease, max_delay=MAX_DELAY, max_attempts=MAX_ATTEMPTS
+        )
+        yield ReportStore(db, clock=clock, outbox=outbox)
