@@ -6,10 +6,20 @@
     starwrs admin --state DIR apps USER --add RS    # add to them (--remove takes away)
     starwrs admin --state DIR disable USER           # a disabled user's sessions end
     starwrs admin --state DIR enable USER
+    starwrs admin --state DIR brand ENTPID --name "BlueLine Telecom" --logo logo.png \
+        --color '#0b5f5a' [--accent '#9a3412'] [--legal TEXT] [--brand ID]
+    starwrs admin --state DIR brand ENTPID --reset   # the house brand again
+    starwrs admin --state DIR news --user USER --title T --text TEXT   # news (cli/admin_news.py)
 
 The request goes straight to the order entry proxy over mutual TLS with the
 ``admin`` certificate from ``STATE``; order entry then tells every dispatcher, so
-the change applies from the user's next request.  Prints the answer message; exit
+the change applies from the user's next request.  ``brand`` sets the brand an
+enterprise presents to its users (seed 002 claim 92: a reseller's customers see the
+reseller); options not given keep their value, ``--brand ID`` names a brand so that
+several enterprises present the same one, and the values are checked here with the
+rules order entry applies (a PNG, JPEG, GIF or WebP logo of at most 64 KiB;
+colours ``#rrggbb``; printable text) before anything is sent.  A brand change
+shows at the user's next page load.  Prints the answer message; exit
 status 0 on ``ERROR=0``; 1 on an error answer, printed as one line that says what
 the code means; 2 for a usage mistake or when order entry cannot be reached.
 """
@@ -17,12 +27,15 @@ the code means; 2 for a usage mistake or when order entry cannot be reached.
 from __future__ import annotations
 
 import argparse
+import base64
 import sys
 from pathlib import Path
 from typing import Any
 
 import trio
+from starwrs.cli import admin_datamart, admin_news
 from starwrs.grammar import Member, Message, parse, serialize
+from starwrs.grammar.catalogue_oe import MAX_LOGO_BYTES, brand_problem
 from starwrs.grammar.codecs import list_group
 from starwrs.grammar.errors import MessageError, describe
 from starwrs.protocol import ProtocolError, Request, Response
@@ -49,6 +62,17 @@ def register(sub: Any) -> None:
     for name in ("enable", "disable"):
         act = actions.add_parser(name, help=f"{name} a user")
         act.add_argument("user")
+    brand = actions.add_parser("brand", help="set the brand an enterprise presents (resellers)")
+    brand.add_argument("entp", metavar="ENTPID", help="the enterprise (8 characters)")
+    brand.add_argument("--name", help="the brand's name, shown in the masthead")
+    brand.add_argument("--logo", type=Path, metavar="FILE", help="PNG, JPEG, GIF or WebP")
+    brand.add_argument("--color", help="masthead colour, #rrggbb")
+    brand.add_argument("--accent", help="link and focus colour, #rrggbb")
+    brand.add_argument("--legal", help="the short legal line at the foot of every page")
+    brand.add_argument("--brand", dest="brand_id", metavar="ID", help="brand id (shared brands)")
+    brand.add_argument("--reset", action="store_true", help="present the house brand again")
+    admin_datamart.register(actions)
+    admin_news.register(actions)
     parser.set_defaults(func=run)
 
 
@@ -67,6 +91,8 @@ def build(args: argparse.Namespace, current: frozenset[str] = frozenset()) -> Me
 
     *current* is the user's applications now, for ``--add`` / ``--remove``.
     """
+    if args.action == "brand":
+        return _brand_message(args)
     if args.action == "apps":
         chosen = set(args.apps) if args.apps else set(current)
         chosen = (chosen | set(args.add)) - set(args.remove)
@@ -74,6 +100,52 @@ def build(args: argparse.Namespace, current: frozenset[str] = frozenset()) -> Me
         return Message("UAPP", (Member("USERID", args.user), Member("APPS", apps)))
     enabled = "1" if args.action == "enable" else "0"
     return Message("UENB", (Member("USERID", args.user), Member("ENABLED", enabled)))
+
+
+def _brand_message(args: argparse.Namespace) -> Message:
+    members = [Member("ENTPID", args.entp)]
+    if args.reset:
+        return Message("SBR", (*members, Member("RESET", "1")))
+    for key, value in (
+        ("BRANDID", args.brand_id),
+        ("BRANDNAME", args.name),
+        ("COLOR", args.color),
+        ("ACCENT", args.accent),
+        ("LEGAL", args.legal),
+    ):
+        if value is not None:
+            members.append(Member(key, value))
+    logo: bytes | None = getattr(args, "logo_bytes", None)
+    if logo is not None:
+        members.append(Member("LOGO", base64.b64encode(logo).decode("ascii")))
+    return Message("SBR", tuple(members))
+
+
+def _check_brand(args: argparse.Namespace) -> str | None:
+    """One line saying what is wrong with the brand options, or None (reads the logo)."""
+    values = (args.brand_id, args.name, args.color, args.accent, args.legal, args.logo)
+    if args.reset:
+        return None if all(v is None for v in values) else "--reset takes no other option"
+    if all(v is None for v in values):
+        return "give at least one of --name, --logo, --color, --accent, --legal, --brand"
+    if len(args.entp) != 8:
+        return f"an enterprise id has 8 characters: {args.entp!r}"
+    logo = None
+    if args.logo is not None:
+        try:
+            with args.logo.open("rb") as f:
+                logo = f.read(MAX_LOGO_BYTES + 1)
+        except OSError as err:
+            return f"cannot read the logo {args.logo}: {err.strerror or err}"
+        args.logo_bytes = logo
+    return brand_problem(
+        brand_id=args.brand_id,
+        name=args.name,
+        color=args.color,
+        accent=args.accent,
+        legal=args.legal,
+        logo=logo,
+    )
 
 
 async def send(deployment: Deployment, message: Message) -> Response:
@@ -123,6 +195,10 @@ async def _perform(deployment: Deployment, args: argparse.Namespace) -> Response
 
 def _refusal(args: argparse.Namespace, code: int) -> str:
     """One line saying what an error answer means for this action."""
+    if args.action == "brand":
+        if code == 6115:
+            return f"starwrs admin brand: no such enterprise {args.entp!r} (6115)"
+        return f"starwrs admin brand {args.entp}: {describe(code) or 'refused'} ({code})"
     if code == 6115:
         return f"starwrs admin {args.action}: no such user {args.user!r} (6115)"
     meaning = describe(code) or "refused"
@@ -133,6 +209,9 @@ def run(args: argparse.Namespace) -> int:
     """Run one admin action."""
     if args.action == "apps" and args.apps and (args.add or args.remove):
         print("starwrs admin apps: give either a list or --add/--remove, not both", file=sys.stderr)
+        return 2
+    if args.action == "brand" and (problem := _check_brand(args)) is not None:
+        print(f"starwrs admin brand: {problem}", file=sys.stderr)
         return 2
     try:
         deployment = Deployment.load(args.state.resolve())

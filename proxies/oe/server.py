@@ -16,7 +16,17 @@ answers, through :mod:`starwrs.proxies.framework`:
 * ``UAPP`` / ``UENB`` -- admin requests, accepted only from a peer holding the
   deployment's ``admin`` certificate.  After the change is committed, order entry
   sends ``ENTC<USERID=...>`` to every dispatcher (docs/runtime.md), so the change
-  applies from the next request.
+  applies from the next request;
+* ``GUC`` (Get User Context) -- the caller's own profile, entitlements, defaults and
+  the brand of their enterprise (:mod:`.brands`), for the browser's backplane;
+  ``GBL`` -- that brand's logo (the web tier serves it as ``GET /brand/logo``).
+  Every live session may send both (the dispatcher lets them through whatever the
+  user's applications); each answers for the key's ``USERID@ENTPID`` only;
+* ``SBR`` -- admin: set the brand an enterprise presents (``starwrs admin brand``);
+  a bad value is 6103, an unknown enterprise 6115;
+* ``GUN`` / ``GEU`` -- the inbox's (and the admin's): a user's notification
+  defaults (e-mail, pager stored as ``TYPE:PIN``), an enterprise's enabled users
+  (news); 6115 for an unknown user or enterprise, 7003 for anyone else.
 
 Who may connect at all is the peer table's (:mod:`starwrs.runtime.peers`): the
 ``dispatcher``, ``admin`` (its admin messages only) and ``dss`` certificates; the
@@ -27,18 +37,33 @@ is the dispatcher's alone and ``UAPP``/``UENB`` the admin's alone there too.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from pathlib import Path
 
 import trio
 from starwrs.grammar import Group, Member, Message, serialize
-from starwrs.grammar.catalogue_oe import GetUserApplications, ValidateUser
+from starwrs.grammar.catalogue_oe import (
+    GetBrandLogo,
+    GetBrandLogoAck,
+    GetEnterpriseUsers,
+    GetEnterpriseUsersAck,
+    GetNotifyDefaults,
+    GetNotifyDefaultsAck,
+    GetUserApplications,
+    GetUserContext,
+    GetUserContextAck,
+    SetBrand,
+    SetBrandAck,
+    ValidateUser,
+)
 from starwrs.grammar.catalogue_session import SetApplications, SetEnabled
 from starwrs.grammar.codecs import list_group
 from starwrs.grammar.errors import ErrorCode, StarwrsError
 from starwrs.protocol import ProtocolError, Request
 from starwrs.proxies.framework import Caller, Proxy, error_message, serve_proxy
-from starwrs.proxies.oe.model import LogonOutcome
+from starwrs.proxies.oe.model import Entitlements, LogonOutcome, User
 from starwrs.proxies.oe.store import OrderEntryStore, open_order_entry
 from starwrs.runtime.channel import PeerGone, ReadTimeout, open_tls_channel
 from starwrs.runtime.config import Deployment
@@ -132,7 +157,121 @@ def make_oe_proxy(store: OrderEntryStore, notify: Notifier | None = None) -> Pro
             await notify.entitlements_changed(req.user_id)
         return Message("UENA", (Member("ERROR", "0"), Member("USERID", req.user_id)))
 
+    @proxy.handles("GUC", "GUCA")
+    async def user_context(caller: Caller, req: GetUserContext) -> GetUserContextAck:
+        user, ent = await _own_user(store, caller)
+        brand = await store.brands.presented_by(user.entp_id)
+        return GetUserContextAck(
+            error=0,
+            user_id=user.user_id,
+            entp_id=user.entp_id,
+            user_name=user.name or None,
+            apps=tuple(sorted(ent.applications)),
+            products=tuple(sorted(ent.products)),
+            corp_ids=tuple(sorted(ent.corp_ids)),
+            reports=tuple(f"{r.product}{r.data_cat}{r.data_type}" for r in sorted(ent.reports)),
+            timezone=user.timezone,
+            lang=user.lang,
+            curr=user.curr,
+            brand_id=brand.brand_id,
+            brand_name=brand.name,
+            color=brand.color,
+            accent=brand.accent,
+            legal=brand.legal or None,
+            logo=brand.logo_sha256,
+        )
+
+    @proxy.handles("GBL", "GBLA")
+    async def brand_logo(caller: Caller, req: GetBrandLogo) -> GetBrandLogoAck:
+        user, _ent = await _own_user(store, caller)
+        logo = await store.brands.logo(user.entp_id)
+        if logo is None:
+            raise StarwrsError(ErrorCode.RM_NO_RECORDS, "the brand has no logo")
+        brand = await store.brands.presented_by(user.entp_id)
+        return GetBrandLogoAck(
+            error=0,
+            brand_id=brand.brand_id,
+            image_type=logo.image_type,
+            sha256=logo.sha256,
+            logo=base64.b64encode(logo.data).decode("ascii"),
+        )
+
+    @proxy.handles("SBR", "SBRA")
+    async def set_brand(caller: Caller, req: SetBrand) -> SetBrandAck:
+        _admin_only(caller)
+        if req.reset:
+            await store.brands.clear(req.entp_id)
+            return SetBrandAck(error=0, entp_id=req.entp_id, brand_id=None)
+        logo = None
+        if req.logo is not None:
+            try:
+                logo = base64.b64decode(req.logo, validate=True)
+            except (binascii.Error, ValueError):
+                raise StarwrsError(ErrorCode.RM_PARAMETER_ERROR, "LOGO is not base64") from None
+        brand = await store.brands.set_brand(
+            req.entp_id,
+            brand_id=req.brand_id,
+            name=req.brand_name,
+            color=req.color,
+            accent=req.accent,
+            legal=req.legal,
+            logo=logo,
+        )
+        return SetBrandAck(error=0, entp_id=req.entp_id, brand_id=brand.brand_id)
+
+    @proxy.handles("GUN", "GUNA")
+    async def notify_defaults(caller: Caller, req: GetNotifyDefaults) -> GetNotifyDefaultsAck:
+        _inbox_or_admin(caller)
+        user = await store.user(req.user_id)
+        if user is None:
+            raise StarwrsError(ErrorCode.IDS_NOT_CORRECT, "unknown user")
+        kind, _, pin = user.pager.rpartition(":")
+        pin = pin.strip()
+        return GetNotifyDefaultsAck(
+            error=0,
+            user_id=user.user_id,
+            entp_id=user.entp_id,
+            user_name=user.name or None,
+            email=user.email or None,
+            pager_type=(kind.strip() or "A")[:1] if pin else None,
+            pager_pin=pin[:8] or None,
+            enabled=user.enabled,
+        )
+
+    @proxy.handles("GEU", "GEUA")
+    async def enterprise_users(caller: Caller, req: GetEnterpriseUsers) -> GetEnterpriseUsersAck:
+        _inbox_or_admin(caller)
+        if await store.enterprise_name(req.entp_id) is None:
+            raise StarwrsError(ErrorCode.IDS_NOT_CORRECT, "unknown enterprise")
+        users = await store.users(req.entp_id)
+        return GetEnterpriseUsersAck(
+            error=0, entp_id=req.entp_id, users=tuple(u.user_id for u in users if u.enabled)
+        )
+
     return proxy
+
+
+async def _own_user(store: OrderEntryStore, caller: Caller) -> tuple[User, Entitlements]:
+    """The caller's user and entitlements (GUC, GBL answer for the key's user only).
+
+    Raises:
+        StarwrsError: 6107 no user behind the request, or not the key's enterprise;
+            7003 a disabled user.
+    """
+    if caller.user_id is None:
+        raise StarwrsError(ErrorCode.RM_ID_ERROR, "a user context is asked for a user")
+    user = await store.user(caller.user_id)
+    ent = await store.entitlements(caller.user_id)
+    if user is None or ent is None or user.entp_id != caller.entp_id:
+        raise StarwrsError(ErrorCode.RM_ID_ERROR, "unknown user")
+    if not user.enabled:
+        raise StarwrsError(ErrorCode.NOT_ENTITLED, "user disabled")
+    return user, ent
+
+
+def _inbox_or_admin(caller: Caller) -> None:
+    if caller.peer not in (None, "inbox", "admin") or not caller.internal:
+        raise StarwrsError(ErrorCode.NOT_ENTITLED, "for the inbox's notifications only")
 
 
 def _admin_only(caller: Caller) -> None:

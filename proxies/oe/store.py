@@ -27,6 +27,8 @@ every SQL statement of order entry is here.
   their enterprise they may report on, and report entitlements (product x data
   category P/U x data type R/D).  :class:`Entitlements` is what the dispatcher
   caches at logon.
+* **Brands** (migration 3, :mod:`~starwrs.proxies.oe.brands`): the reseller
+  brands and the one each enterprise presents (``OrderEntryStore.brands``).
 * **Pick lists** are one table with a ``kind`` (ACCESS, TIMEZONE, DURATION,
   RANGE, USAGE, LANG, CURR) plus the ``geo`` tree; reference values come from
   :mod:`starwrs.proxies.oe.reference` and are upserted at every open.
@@ -47,6 +49,7 @@ from typing import Any
 import argon2
 from starwrs.grammar.errors import ErrorCode, StarwrsError
 from starwrs.proxies.oe import reference
+from starwrs.proxies.oe.brands import BrandStore
 from starwrs.proxies.oe.model import (
     PRODUCTS,
     BillingCorpRow,
@@ -206,6 +209,25 @@ MIGRATIONS: list[str] = [
     """
     DROP TABLE IF EXISTS logon_failures;
     """,
+    # 3: reseller brands, and the brand each enterprise presents (proxies/oe/brands.py)
+    """
+    CREATE TABLE brands (
+        brand_id    TEXT PRIMARY KEY CHECK (length(brand_id) BETWEEN 1 AND 20),
+        name        TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 60),
+        color       TEXT NOT NULL CHECK (color GLOB '#[0-9A-Fa-f][0-9A-Fa-f][0-9A-Fa-f]'
+                                         || '[0-9A-Fa-f][0-9A-Fa-f][0-9A-Fa-f]'),
+        accent      TEXT NOT NULL CHECK (accent GLOB '#[0-9A-Fa-f][0-9A-Fa-f][0-9A-Fa-f]'
+                                          || '[0-9A-Fa-f][0-9A-Fa-f][0-9A-Fa-f]'),
+        legal       TEXT NOT NULL DEFAULT '' CHECK (length(legal) <= 200),
+        logo        BLOB CHECK (logo IS NULL OR length(logo) <= 65536),
+        logo_type   TEXT CHECK (logo_type IN ('image/png', 'image/jpeg', 'image/gif',
+                                              'image/webp')),
+        logo_sha256 TEXT,
+        updated     REAL NOT NULL
+    ) WITHOUT ROWID;
+    ALTER TABLE enterprises ADD COLUMN brand_id TEXT REFERENCES brands ON DELETE SET NULL;
+    CREATE INDEX enterprises_brand ON enterprises (brand_id);
+    """,
 ]
 
 #: Clock: seconds since the epoch.
@@ -296,6 +318,8 @@ class OrderEntryStore:
         self.passwords = PasswordChecker(hasher)
         self.clock = clock
         self.throttle = LogonThrottle(throttle or ThrottlePolicy())
+        #: reseller brands (:mod:`~starwrs.proxies.oe.brands`)
+        self.brands = BrandStore(db, clock)
 
     # -- reference data -------------------------------------------------------------
 
@@ -531,7 +555,7 @@ class OrderEntryStore:
 
     async def user(self, user_id: str) -> User | None:
         """The user, or None."""
-        row = await self.db.fetchone("SELECT * FROM users WHERE user_id = ?", (user_id,))
+        row = await self.db.point_fetchone("SELECT * FROM users WHERE user_id = ?", (user_id,))
         return None if row is None else _user(row)
 
     async def users(self, entp_id: str) -> list[User]:
@@ -594,7 +618,7 @@ class OrderEntryStore:
         if self.throttle.retry_after(user_id, key) > 0:
             return LogonResult(LogonOutcome.THROTTLED)
         self.throttle.charge(user_id, key)
-        row = await self.db.fetchone("SELECT * FROM users WHERE user_id = ?", (user_id,))
+        row = await self.db.point_fetchone("SELECT * FROM users WHERE user_id = ?", (user_id,))
         stored = None if row is None else str(row["password_hash"])
         matches = await self.passwords.check_or_dummy(stored, password)
         if row is None or stored is None or not matches:
@@ -671,10 +695,11 @@ class OrderEntryStore:
     async def entitlements(self, user_id: str) -> Entitlements | None:
         """A user's entitlements (None for an unknown user), read in one statement.
 
-        The dispatcher may call this on every request: it runs on a read
-        connection and never waits for writers.
+        The dispatcher may call this on every request: it is an indexed point read
+        (stdlib ``sqlite3`` on the trio thread, no thread hop) and never waits for
+        writers.
         """
-        return await _entitlements(self.db.fetchall, user_id)
+        return await _entitlements(self.db.point_fetchall, user_id)
 
     async def user_applications(self, user_id: str) -> list[tuple[str, str]]:
         """The seed's "Get User Application": ``(target, name)`` the user may use."""

@@ -129,10 +129,29 @@ async def test_only_the_dispatcher_admin_and_dss_certificates_are_served(oe) -> 
         status, text = await ask(oe, "GUA<USERID=jeanvnet2>", cert=cert)
         if cert in ("dispatcher", "dss"):
             assert status == 0, cert
-        elif cert == "admin":  # served, but only its admin messages
+        elif cert in ("admin", "inbox"):  # served, but only their own messages
             assert (status, text) == (7003, "GUAA<ERROR=7003>")
         else:
             assert (status, text.encode()) == (7003, peers.REFUSAL), cert
+
+
+async def test_notification_defaults_are_for_the_inbox_and_the_admin(oe) -> None:
+    status, text = await ask(oe, "GUN<USERID=jeanvnet2>", cert="inbox")
+    assert status == 0
+    answer = parse(text)
+    assert (answer.get("ENTPID"), answer.get("EMAIL"), answer.get("PGPIN")) == (
+        "00022924",
+        "jeanvnet2@demo.invalid",
+        None,
+    )
+    assert (await ask(oe, "GUN<USERID=nobody>", cert="inbox"))[0] == 6115
+    status, text = await ask(oe, "GEU<ENTPID=10324488>", cert="admin")
+    assert (status, text) == (0, "GEUA<ERROR=0,ENTPID=10324488,USERS=<tfnadmin~tfnviewer>>")
+    assert (await ask(oe, "GEU<ENTPID=99999999>", cert="admin"))[0] == 6115
+    for cert, key in (("dispatcher", "jeanvnet2@00022924"), ("dss", "")):
+        status, _ = await ask(oe, "GUN<USERID=jeanvnet2>", cert=cert, key=key)
+        assert status == 7003, cert
+    assert (await ask(oe, "GEU<ENTPID=10324488>", cert="inbox"))[0] == 7003  # the admin's
 
 
 async def test_password_checks_are_the_dispatchers_alone(oe) -> None:
