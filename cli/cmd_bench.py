@@ -17,7 +17,9 @@ BENCHES: dict[str, str] = {
     "frames": "starwrs.cli.bench_protocol:run_frames",
     "stack": "starwrs.cli.bench_stack:run",
     "rm": "starwrs.cli.bench_rm:run",
+    "delivery": "starwrs.cli.bench_delivery:run",
     "load": "starwrs.cli.bench_datamart:run",
+    "report": "starwrs.cli.bench_report:run",
 }
 
 

@@ -83,11 +83,15 @@ def _first_corp(value: object) -> str | None:
             found = _first_corp(member.value)
             if found:
                 return found
-    if isinstance(value, Seq | TList):
-        for part in getattr(value, "parts", None) or getattr(value, "items", ()):
-            found = _first_corp(part)
-            if found:
-                return found
+    parts: tuple[object, ...] = ()
+    if isinstance(value, Seq):
+        parts = value.parts
+    elif isinstance(value, TList):
+        parts = value.items
+    for part in parts:
+        found = _first_corp(part)
+        if found:
+            return found
     return None
 
 

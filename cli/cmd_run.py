@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -69,7 +70,11 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, BaseExceptionGroup) as failure:
         cause = _first_os_error(failure)
         if cause is None:
-            raise
+            # a service crash: its log needs the whole story, not one line
+            logging.getLogger("starwrs.run").critical(
+                "%s crashed", args.name, exc_info=failure
+            )
+            return 1
         print(f"starwrs run {args.name}: {_explain(cause, deployment)}", file=sys.stderr)
         return 2
     return 0

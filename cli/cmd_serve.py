@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from starwrs.runtime import logs
 from starwrs.runtime.config import Address, Deployment, Limits, free_port, process_label
 from starwrs.runtime.pki import ensure_pki
-from starwrs.runtime.services import installed_proxies
+from starwrs.runtime.services import instance_of, proxy_targets
 from starwrs.runtime.statelock import StateBusy, lock_state
 from starwrs.runtime.supervise import supervise
+from starwrs.storage.datamart.partitions import PartitionMapError, read_partition_map
 
 
 def register(sub: Any) -> None:
@@ -36,7 +38,16 @@ def register(sub: Any) -> None:
         "serve", help="start the whole system (web, dispatcher, proxies)"
     )
     parser.add_argument("--state", type=Path, default=Path("state"), help="state directory")
-    parser.add_argument("--demo", action="store_true", help="load the demo enterprises and users")
+    parser.add_argument(
+        "--demo", action="store_true", help="load the demo enterprises, users and datamart"
+    )
+    parser.add_argument(
+        "--demo-calls",
+        type=int,
+        default=None,
+        metavar="N",
+        help="calls in the demo datamart (default 300000; made on first start only)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="web server address")
     parser.add_argument("--port", type=int, default=8443, help="web server port (0: any free)")
     parser.add_argument("--dispatchers", type=int, default=1, help="dispatcher processes")
@@ -49,12 +60,54 @@ def register(sub: Any) -> None:
         "--head-timeout", type=float, help="seconds a client has to send a request head"
     )
     parser.add_argument(
+        "--log-level",
+        action="append",
+        default=[],
+        type=_level_option,
+        metavar="SERVICE=LEVEL",
+        help="a service's log level, e.g. rm=DEBUG (repeatable; default INFO)",
+    )
+    parser.add_argument(
+        "--smtp",
+        type=_smtp_option,
+        metavar="HOST:PORT",
+        help="mail relay for the inbox's notifications (default: the Maildir STATE/mail/)",
+    )
+    parser.add_argument(
+        "--pager-gateway",
+        type=_pager_option,
+        metavar="ADDRESS",
+        help="e-mail-to-pager gateway, {pin} and {type} replaced (default {pin}@pager.invalid)",
+    )
+    parser.add_argument(
         "--no-restart",
         dest="restart",
         action="store_false",
         help="report a service that dies instead of starting it again",
     )
     parser.set_defaults(func=run)
+
+
+def _level_option(text: str) -> tuple[str, str]:
+    try:
+        return logs.parse_level_option(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _smtp_option(text: str) -> str:
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:25)")
+    return f"{host.strip('[]')}:{int(port)}"
+
+
+def _pager_option(text: str) -> str:
+    if "@" not in text or "{pin}" not in text:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} needs an @ and {{pin}}, e.g. {{pin}}@pager.example"
+        )
+    return text.strip()
 
 
 def _limits(args: argparse.Namespace) -> Limits:
@@ -80,21 +133,29 @@ def prepare(args: argparse.Namespace) -> Deployment:
     (state / "logs").mkdir(exist_ok=True)
     ensure_pki(state, hostnames=[args.host], server_cert=args.cert, server_key=args.key)
     port = args.port or free_port(args.host)
+    try:
+        partitions = read_partition_map(state).partitions
+    except PartitionMapError as err:
+        raise ValueError(str(err)) from None
+    targets = proxy_targets(partitions)
     labels = [
         "serve",
         "web",
         *(process_label("dispatcher", i) for i in range(args.dispatchers)),
-        *installed_proxies().values(),
+        *(process_label(*instance_of(target)) for target in targets),
     ]
     deployment = Deployment(
         state_dir=state,
         web=Address(args.host, port),
         dispatchers=tuple(Address("127.0.0.1", free_port()) for _ in range(args.dispatchers)),
-        proxies={target: Address("127.0.0.1", free_port()) for target in installed_proxies()},
+        proxies={target: Address("127.0.0.1", free_port()) for target in targets},
         limits=_limits(args),
         web_cert=args.cert,
         web_key=args.key,
         metrics={label: Address("127.0.0.1", free_port()) for label in labels},
+        log_levels=dict(args.log_level),
+        smtp=getattr(args, "smtp", None),
+        pager_gateway=getattr(args, "pager_gateway", None) or "{pin}@pager.invalid",
     )
     deployment.save()
     return deployment
@@ -136,10 +197,23 @@ def check_port(host: str, port: int) -> None:
             raise ValueError(f"cannot listen on {host}:{port}: {err.strerror}") from None
 
 
+def load_demo_datamart(state: Path, calls: int | None) -> str:
+    """Step 3b: the demo datamart (first start only); what was made, or ""."""
+    from starwrs.fixtures.datamart import DEMO_CALLS, demo_datamart
+
+    result = demo_datamart(state, calls=DEMO_CALLS if calls is None else calls)
+    if not result.total:
+        return ""
+    return f"{result.total:,} calls in {result.seconds:.1f} s"
+
+
 def run(args: argparse.Namespace) -> int:
     """``starwrs serve``."""
     if not 0 <= args.port <= 65535:
         print(f"starwrs serve: --port {args.port} is not a TCP port (0-65535)", file=sys.stderr)
+        return 2
+    if args.demo_calls is not None and not 0 <= args.demo_calls <= 50_000_000:
+        print("starwrs serve: --demo-calls must be between 0 and 50000000", file=sys.stderr)
         return 2
     if args.dispatchers < 1 or args.dispatchers > 16:
         print("starwrs serve: --dispatchers must be between 1 and 16", file=sys.stderr)
@@ -164,5 +238,8 @@ def run(args: argparse.Namespace) -> int:
     if args.demo:
         creds = trio.run(load_demo_data, deployment.state_dir)
         print(f"starwrs: demo users and passwords in {creds}", flush=True)
+        made = load_demo_datamart(deployment.state_dir, args.demo_calls)
+        if made:
+            print(f"starwrs: demo datamart: {made}", flush=True)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     return trio.run(partial(supervise, deployment, restart=args.restart, inherit=(lock,)))

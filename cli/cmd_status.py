@@ -88,12 +88,12 @@ def _rows(
 ) -> list[dict[str, Any]]:
     """(label, name in pids.json, address) for the supervisor and every service."""
     services: list[tuple[str, str, Address | None]] = [("serve", "serve", None)]
-    for target, address in deployment.proxies.items():
+    for target, proxy_address in deployment.proxies.items():
         label = process_label(*instance_of(target))
-        services.append((label, label, address))
+        services.append((label, label, proxy_address))
     services += [
-        (process_label("dispatcher", i), f"dispatcher[{i}]", address)
-        for i, address in enumerate(deployment.dispatchers)
+        (process_label("dispatcher", i), f"dispatcher[{i}]", at)
+        for i, at in enumerate(deployment.dispatchers)
     ]
     services.append(("web", "web", deployment.web))
     rows = []

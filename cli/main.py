@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "run": "cmd_run",
     "admin": "cmd_admin",
     "status": "cmd_status",
+    "report": "cmd_report",
     "datamart": "cmd_datamart",
 }
 

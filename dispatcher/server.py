@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -77,7 +78,12 @@ from starwrs.dispatcher.entitlements import (
 from starwrs.dispatcher.relay import relay_get, relay_put
 from starwrs.dispatcher.serials import SerialSource
 from starwrs.grammar import Member, Message, MessageError, parse, serialize
-from starwrs.grammar.catalogue_oe import GetUserApplications, ValidateUser
+from starwrs.grammar.catalogue_oe import (
+    GetBrandLogo,
+    GetUserApplications,
+    GetUserContext,
+    ValidateUser,
+)
 from starwrs.grammar.catalogue_session import (
     DSP_MESSAGES,
     EntitlementsChanged,
@@ -109,6 +115,13 @@ from starwrs.protocol import (
 from starwrs.runtime import logs, peers
 from starwrs.runtime.channel import FrameChannel, PeerGone, ReadTimeout
 from starwrs.runtime.config import Deployment, Limits
+from starwrs.runtime.metrics import (
+    acronym_of,
+    count_handshake,
+    count_refused,
+    count_request,
+    set_sessions_source,
+)
 from starwrs.runtime.pki import load_pki
 from starwrs.runtime.pool import (
     ProxyPool,
@@ -149,6 +162,11 @@ ENTC_SENDERS = peers.senders_of("dispatcher", "ENTC")
 PURGE_EVERY = 300.0
 #: errno values of accept() that mean "out of file descriptors/memory for now"
 _ACCEPT_CAPACITY = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+#: (target, acronym) every live session may send synchronously, whatever its
+#: applications: the backplane's user context and its brand's logo (order entry
+#: answers them for the key's own user only; docs/runtime.md "Entitlements")
+EVERY_SESSION = frozenset({("OE", GetUserContext.ACRONYM), ("OE", GetBrandLogo.ACRONYM)})
+_ACRONYM = re.compile(rb"\s*([A-Za-z]{1,4})\s*<")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +201,8 @@ class _Tx:
     user: str | None = None
     session: str | None = None
     note: str = ""
+    #: the request's acronym, for its metric (None: not read cheaply)
+    acronym: str | None = None
 
 
 #: the dispatcher's own requests and the acronyms of their answers
@@ -290,20 +310,25 @@ class Dispatcher:
             except ProtocolError as err:
                 log.info("refused a frame from %s: %s", peer, err)
                 await channel.refuse(err.code, error_payload(err.code, err.message))
+                count_request("dispatcher", "", None, err.code, 0.0)
                 return
             except ReadTimeout as err:
                 if not err.idle:
                     log.info("cut off %s: %s", peer, err.message)
                     await channel.refuse(err.code, error_payload(err.code, err.message))
+                    count_request("dispatcher", "", None, err.code, 0.0)
                 return
             if isinstance(event, ConnectionClosed):
                 return
             if isinstance(event, Echo):
+                started = time.perf_counter()
                 if not await self._echo_allowed(event):
                     code = ErrorCode.NO_SESSION
                     await channel.refuse(code, error_payload(code, "the echo needs a session"))
+                    count_request("dispatcher", event.target, None, code, 0.0)
                     return
                 await channel.send(EchoReply())
+                count_request("dispatcher", event.target, None, 0, time.perf_counter() - started)
             elif not _target_allowed(grant, event):
                 await self._not_allowed(channel, event, peer)
                 if not isinstance(event, Request):
@@ -333,6 +358,9 @@ class Dispatcher:
         await self._refuse(channel, tx, StarwrsError(ErrorCode.NOT_ENTITLED, why))
 
     def _log(self, tx: _Tx, status: int | None) -> None:
+        seconds = time.perf_counter() - tx.started
+        if status is not None:  # answered: counted (starwrs_requests_total)
+            count_request("dispatcher", tx.target, tx.acronym, status, seconds)
         if not log.isEnabledFor(logging.INFO):
             return
         log.info(
@@ -342,7 +370,7 @@ class Dispatcher:
             logs.token(tx.target),
             tx.mech.name,
             "-" if status is None else status,
-            (time.perf_counter() - tx.started) * 1000,
+            seconds * 1000,
             tx.session[:16] if tx.session else "-",
             tx.peer or "-",
             logs.token(tx.note),
@@ -350,8 +378,11 @@ class Dispatcher:
 
     # -- who may do what ---------------------------------------------------------
 
-    async def authorize(self, key: str, target: str, tx: _Tx | None = None) -> Caller:
-        """Resolve the session of *key* and check that its user may use *target*.
+    async def authorize(
+        self, key: str, target: str, tx: _Tx | None = None, *, payload: bytes | None = None
+    ) -> Caller:
+        """Resolve the session of *key* and check that its user may use *target* (or
+        that the message in *payload* is one every session may send: :data:`EVERY_SESSION`).
 
         Raises:
             StarwrsError: 7004 no live session (or OE no longer accepts the user),
@@ -365,7 +396,7 @@ class Dispatcher:
         if not self.pool.knows(target):
             raise StarwrsError(ErrorCode.UNKNOWN_TARGET, f"unknown target {target!r}")
         apps = await self._applications(caller)
-        if target not in apps:
+        if target not in apps and (target, _acronym(payload)) not in EVERY_SESSION:
             raise StarwrsError(ErrorCode.NOT_ENTITLED, f"not entitled to {target}")
         return caller
 
@@ -398,11 +429,14 @@ class Dispatcher:
 
     async def _sync(self, channel: FrameChannel, request: Request, peer: str | None) -> None:
         tx = await self._begin(request.target, Mechanism.SYNC, peer)
+        tx.acronym = acronym_of(request.payload)
         try:
             if tx.target == DSP:
                 status, payload = await self._dsp(request, tx)
             else:
-                caller = await self.authorize(request.key, tx.target, tx)
+                caller = await self.authorize(
+                    request.key, tx.target, tx, payload=request.payload
+                )
                 forward = Request(tx.target, request.payload, caller.identity, tx.serial)
                 answer = await self.pool.request(tx.target, forward)
                 status, payload = answer.status, answer.payload
@@ -653,6 +687,12 @@ _MECHANISM_OF: dict[type, Mechanism] = {
 }
 
 
+def _acronym(payload: bytes | None) -> str | None:
+    """The acronym a request payload starts with (``GUC`` of ``GUC<>``), if any."""
+    match = _ACRONYM.match(payload) if payload is not None else None
+    return match.group(1).decode("ascii") if match else None
+
+
 def _target_allowed(grant: peers.Grant, event: Event) -> bool:
     """Whether the peer may address the target of *event* (an opening frame)."""
     target = getattr(event, "target", None)
@@ -680,7 +720,11 @@ async def _accept_loop(
     """Accept while below the connection limit; each connection gets a task of its own."""
     while True:
         token = object()
-        await limiter.acquire_on_behalf_of(token)
+        try:
+            limiter.acquire_on_behalf_of_nowait(token)
+        except trio.WouldBlock:
+            count_refused("dispatcher", "slots")  # the next connections wait in the backlog
+            await limiter.acquire_on_behalf_of(token)
         try:
             stream = await listener.accept()
         except OSError as err:
@@ -708,9 +752,11 @@ async def _connection(
             with trio.fail_after(handshake_timeout):
                 await stream.do_handshake()
         except (trio.TooSlowError, trio.BrokenResourceError, OSError) as err:
+            count_handshake("dispatcher", False)
             log.info("TLS handshake failed: %s", err.__class__.__name__)
             await trio.aclose_forcefully(stream)
             return
+        count_handshake("dispatcher", True)
         await dispatcher.serve_stream(stream, peers.peer_of(stream))
     except Exception:
         log.exception("connection task failed")
@@ -755,6 +801,7 @@ async def serve_dispatcher(
     async with open_session_store(
         state_dir / "sessions.db", config=config, clock=clock or time.time
     ) as sessions:
+        set_sessions_source(sessions.count_live_now)  # one indexed COUNT per scrape
 
         async def renew() -> int:
             return await sessions.new_boot(index)

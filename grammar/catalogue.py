@@ -43,6 +43,7 @@ from starwrs.grammar import (
     catalogue_fulfil,
     catalogue_inbox,
     catalogue_metadata,
+    catalogue_ods,
     catalogue_oe,
     catalogue_picklist,
     catalogue_rm,
@@ -55,7 +56,7 @@ from starwrs.grammar.typed import TypedMessage
 __all__ = ["SERVICES", "entries", "known_acronyms", "lookup", "resolve", "validate"]
 
 #: the services with a catalogue, in the order tried when no service is given
-SERVICES: tuple[str, ...] = ("RM", "DSS", "INBX", "OE", "DSP")
+SERVICES: tuple[str, ...] = ("RM", "DSS", "INBX", "OE", "DSP", "ARB")
 
 Resolver = Callable[[Message], type[TypedMessage]]
 _Entry = tuple[tuple[type[TypedMessage], ...], Resolver | None]
@@ -82,6 +83,8 @@ def _build() -> dict[str, dict[str | None, _Entry]]:
     add("RM", catalogue_fulfil.MESSAGES_RM)
     add("RM", catalogue_metadata.MESSAGES)
     add("DSS", catalogue_fulfil.MESSAGES_DSS)
+    add("DSS", catalogue_ods.DSS_OPS_MESSAGES)
+    add("ARB", catalogue_ods.ARB_MESSAGES)
     add("INBX", catalogue_inbox.MESSAGES, catalogue_inbox.RESOLVERS)
     add("INBX", catalogue_metadata.MESSAGES)
     add("OE", catalogue_oe.MESSAGES)

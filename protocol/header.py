@@ -31,8 +31,9 @@ wire (``RM`` is ``b"RM  "``); the key is 0-255 visible ASCII characters (a cooki
 value).  ``Header.target`` holds the name without its padding.
 
 Speed: both directions have a fast path for the common case (a target seen before,
-an alphanumeric or empty key) that is one ``struct`` call plus a handful of
-comparisons; anything else falls through to a slow path that either accepts the
+any legal key: alphanumeric, or visible ASCII such as ``jeanvnet2@00022924`` and the
+URL-safe session keys with ``-`` and ``_``) that is one ``struct`` call plus a
+handful of comparisons; anything else falls through to a slow path that either accepts the
 header or raises the precise error.  Per-key-length ``Struct`` objects are derived
 from :data:`HEADER` so the key comes out of the same ``unpack_from`` call.
 
@@ -331,7 +332,7 @@ def parse_header(view: BytesLike, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) 
         if (
             version == VERSION
             and HEADER_SIZE + klen <= length <= max_frame_size
-            and (not klen or raw_key.isalnum())
+            and (not klen or raw_key.isalnum() or not raw_key.translate(None, _VISIBLE))
         ):
             return _new_header(
                 Header,
@@ -388,7 +389,7 @@ def pack_header(header: Header) -> bytes:
             version == VERSION
             and mech <= 3
             and length >= HEADER_SIZE + klen
-            and (not klen or raw_key.isalnum())
+            and (not klen or raw_key.isalnum() or not raw_key.translate(None, _VISIBLE))
         ):
             return _LAYOUTS[klen].pack(
                 version, echo, mech, klen, length, serial, status, raw_target, raw_key

@@ -46,12 +46,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
 import trio
 from starwrs.grammar import Member, Message, MessageError, parse, serialize
 from starwrs.grammar.catalogue import validate
 from starwrs.grammar.errors import ErrorCode, StarwrsError
 from starwrs.grammar.typed import TypedMessage
 from starwrs.protocol import (
+    BulkGet,
+    BulkPut,
     ConnectionClosed,
     Echo,
     EchoReply,
@@ -60,10 +63,12 @@ from starwrs.protocol import (
     Response,
     Role,
 )
+from starwrs.proxies.bulk import GetHandler, PutHandler, serve_bulk
 from starwrs.runtime import peers
 from starwrs.runtime.channel import FrameChannel, PeerGone, ReadTimeout
 from starwrs.runtime.config import Address, Limits
 from starwrs.runtime.logs import token
+from starwrs.runtime.metrics import acronym_of, count_handshake, count_refused, count_request
 from starwrs.runtime.services import PROXIES
 
 __all__ = ["Caller", "Handler", "Proxy", "error_message", "serve_connection", "serve_proxy"]
@@ -101,6 +106,11 @@ class Caller:
 
 
 Handler = Callable[[Caller, Any], Awaitable[Message | TypedMessage]]
+#: an envelope handler answers (header status, payload bytes)
+EnvelopeHandler = Callable[[Caller, dict[str, Any]], Awaitable[tuple[int, bytes]]]
+
+#: first bytes of a msgpack map (fixmap, map16, map32): an envelope, not a message
+_MSGPACK_MAP = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
 
 
 def error_message(answer: str | None, code: int) -> Message:
@@ -124,6 +134,13 @@ class Proxy:
     general_failure: ErrorCode = ErrorCode.RM_GENERAL_FAILURE
     handlers: dict[str, tuple[str, Handler]] = field(default_factory=dict)
     name: str = ""
+    #: bulk resources by acronym (:mod:`starwrs.proxies.bulk`)
+    getters: dict[str, GetHandler] = field(default_factory=dict)
+    putters: dict[str, PutHandler] = field(default_factory=dict)
+    #: the answer acronym of each bulk resource's errors
+    bulk_answers: dict[str, str] = field(default_factory=dict)
+    #: the handler of msgpack envelopes (PROTOCOL.md section 7), if the proxy takes any
+    envelope: EnvelopeHandler | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -138,6 +155,31 @@ class Proxy:
 
         return register
 
+    def serves_get(self, acronym: str, answer: str) -> Callable[[GetHandler], GetHandler]:
+        """Register the decorated coroutine for bulk gets of resource *acronym*."""
+
+        def register(fn: GetHandler) -> GetHandler:
+            self.getters[acronym] = fn
+            self.bulk_answers[acronym] = answer
+            return fn
+
+        return register
+
+    def accepts_put(self, acronym: str, answer: str) -> Callable[[PutHandler], PutHandler]:
+        """Register the decorated coroutine for bulk puts of resource *acronym*."""
+
+        def register(fn: PutHandler) -> PutHandler:
+            self.putters[acronym] = fn
+            self.bulk_answers[acronym] = answer
+            return fn
+
+        return register
+
+    def takes_envelopes(self, fn: EnvelopeHandler) -> EnvelopeHandler:
+        """Register the decorated coroutine for msgpack envelope payloads."""
+        self.envelope = fn
+        return fn
+
     async def handle(self, caller: Caller, payload: bytes) -> tuple[int, bytes]:
         """Service one request payload; return (header status, answer payload).
 
@@ -145,11 +187,32 @@ class Proxy:
         send only what its row in :mod:`starwrs.runtime.peers` allows (7003
         otherwise); a caller without one is an in-process call.
         """
+        if self.envelope is not None and payload[:1] and payload[0] in _MSGPACK_MAP:
+            return await self._envelope(caller, payload)
         _answer, message = await self._answer(caller, payload)
         if isinstance(message, TypedMessage):
             message = message.to_message()
         status = _error_of(message)
         return status, serialize(message).encode("utf-8")
+
+    async def _envelope(self, caller: Caller, payload: bytes) -> tuple[int, bytes]:
+        """A msgpack envelope: decoded strictly, handed to the envelope handler."""
+        assert self.envelope is not None
+        try:
+            envelope = msgpack.unpackb(payload, raw=False, strict_map_key=True)
+        except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+            envelope = None
+        if not isinstance(envelope, dict):
+            code = ErrorCode.MALFORMED_FRAME
+            return int(code), serialize(error_message(None, code)).encode("utf-8")
+        try:
+            return await self.envelope(caller, envelope)
+        except StarwrsError as err:
+            return int(err.code), serialize(error_message(None, err.code)).encode("utf-8")
+        except Exception:
+            log.exception("%s envelope handler failed", self.service)
+            code = self.general_failure
+            return int(code), serialize(error_message(None, code)).encode("utf-8")
 
     async def _answer(
         self, caller: Caller, payload: bytes
@@ -207,8 +270,13 @@ async def serve_connection(proxy: Proxy, stream: trio.abc.Stream, limits: Limits
     async with channel:
         try:
             if isinstance(stream, trio.SSLStream):
-                with trio.fail_after(limits.connect_timeout):
-                    await stream.do_handshake()
+                try:
+                    with trio.fail_after(limits.connect_timeout):
+                        await stream.do_handshake()
+                except (trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError, OSError):
+                    count_handshake(proxy.name, False)
+                    raise
+                count_handshake(proxy.name, True)
             if await peers.admit(channel, proxy.name, wait=limits.connect_timeout) is None:
                 return
             await _frame_loop(proxy, channel, peers.peer_of(stream))
@@ -232,11 +300,19 @@ async def _frame_loop(proxy: Proxy, channel: FrameChannel, peer: str | None) -> 
             return
         if isinstance(event, Echo):
             await channel.send(EchoReply())
+            count_request(proxy.name, event.target, None, 0, 0.0)
         elif isinstance(event, Request):
             started = time.perf_counter()
             caller = Caller.from_key(event.key, event.serial, peer)
             status, payload = await proxy.handle(caller, event.payload)
             await channel.send(Response(status, payload, event.serial))
+            count_request(
+                proxy.name,
+                event.target,
+                acronym_of(event.payload),
+                status,
+                time.perf_counter() - started,
+            )
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "service=%s serial=%d user=%s status=%d ms=%.1f peer=%s",
@@ -247,8 +323,11 @@ async def _frame_loop(proxy: Proxy, channel: FrameChannel, peer: str | None) -> 
                     (time.perf_counter() - started) * 1000,
                     peer,
                 )
+        elif isinstance(event, BulkGet | BulkPut) and (proxy.getters or proxy.putters):
+            await serve_bulk(proxy, channel, event, Caller.from_key(event.key, event.serial, peer))
+            return  # one bulk exchange per connection (PROTOCOL.md section 3)
         else:
-            # async tickets are the dispatcher's; bulk is per proxy (not here)
+            # async tickets are the dispatcher's
             await _refuse(channel, proxy, peer, ErrorCode.UNKNOWN_MECHANISM, "not served here")
             return
 
@@ -258,6 +337,7 @@ async def _refuse(
 ) -> None:
     """Answer *code* (in the exchange when there is one) before the connection closes."""
     log.info("service=%s refused peer=%s status=%d: %s", proxy.name, peer, code, why)
+    count_request(proxy.name, "", None, code, 0.0)
     await channel.refuse(int(code), serialize(error_message(None, code)).encode())
 
 
@@ -275,6 +355,8 @@ async def serve_proxy(
     limiter = trio.CapacityLimiter(limits.max_connections)
 
     async def handler(stream: trio.SSLStream[trio.SocketStream]) -> None:
+        if not limiter.available_tokens:
+            count_refused(proxy.name, "slots")  # it waits for a slot
         async with limiter:
             await serve_connection(proxy, stream, limits)
 

@@ -21,6 +21,10 @@ byte at a time cannot hold a task for longer than the limit:
   (``idle``): mid-frame is a 7009 for the peer, idle is a quiet close.
 * :meth:`FrameChannel.send` gives up after ``write_timeout`` (default
   ``read_timeout``): a peer that stops reading is gone (:class:`PeerGone`).
+* :meth:`FrameChannel.request` is a send and the receive of its answer under
+  one cancel scope (the same two limits, one after the other): a cancel scope
+  with a deadline costs more than the rest of a small frame's handling, so the
+  hot path sets one per exchange, not one per read and per write.
 * :meth:`FrameChannel.refuse` is the best-effort error answer before a close:
   it never raises, even when the state machine has no answer to give (a frame
   that stopped short) -- then a bare error frame goes out.
@@ -170,16 +174,17 @@ class FrameChannel:
                 first_byte = trio.current_time()
             if first_byte is not None:  # its size may be known by now
                 deadline = first_byte + self._frame_allowance(limit)
+            data = None
             try:
-                with trio.fail_at(deadline):
+                with trio.CancelScope(deadline=deadline):  # no contextlib: it is per frame
                     data = await self.stream.receive_some(_RECEIVE_SIZE)
-            except trio.TooSlowError:
+            except _IO_ERRORS as err:
+                raise PeerGone(f"connection broken: {err.__class__.__name__}") from err
+            if data is None:
                 idle = not self.mid_frame
                 what = "no frame" if idle else "a frame stopped short"
                 waited = trio.current_time() - start
-                raise ReadTimeout(f"{what} within {waited:.3g} s", idle=idle) from None
-            except _IO_ERRORS as err:
-                raise PeerGone(f"connection broken: {err.__class__.__name__}") from err
+                raise ReadTimeout(f"{what} within {waited:.3g} s", idle=idle)
             at_boundary = not self.mid_frame
             self.conn.receive_data(data)
             if not data:
@@ -206,13 +211,63 @@ class FrameChannel:
             await self._send_bytes(data)
 
     async def _send_bytes(self, data: bytes) -> None:
+        scope = trio.CancelScope(deadline=trio.current_time() + self.write_timeout)
         try:
-            with trio.fail_after(self.write_timeout):
+            with scope:
                 await self.stream.send_all(data)
-        except trio.TooSlowError:
-            raise PeerGone(f"peer read nothing for {self.write_timeout:g} s") from None
         except _IO_ERRORS as err:
             raise PeerGone(f"connection broken: {err.__class__.__name__}") from err
+        if scope.cancelled_caught:
+            raise PeerGone(f"peer read nothing for {self.write_timeout:g} s")
+
+    async def request(self, event: Event, timeout: float) -> Event:  # noqa: ASYNC109
+        """Send *event* (a request) and return the next event: the answer.
+
+        One cancel scope for the whole exchange instead of one per send and per
+        read: its deadline is ``write_timeout`` for the send and then *timeout*
+        from the end of the send for the answer, as :meth:`send` followed by
+        :meth:`receive` would have it.
+
+        Raises:
+            LocalProtocolError: the event does not fit the exchange.
+            PeerGone: as for :meth:`send` and :meth:`receive`.
+            ReadTimeout: no whole answer within *timeout* (``idle`` when not one
+                byte of it had come).
+            ProtocolError: the peer broke the protocol.
+        """
+        data = self.conn.send(event)
+        stream, conn = self.stream, self.conn
+        sent = False
+        with trio.CancelScope(deadline=trio.current_time() + self.write_timeout) as scope:
+            try:
+                if data:
+                    await stream.send_all(data)
+                sent = True
+                scope.deadline = trio.current_time() + timeout
+                while True:
+                    answer = conn.next_event()
+                    if answer is not NEED_DATA:
+                        return answer
+                    at_boundary = not self.mid_frame
+                    chunk = await stream.receive_some(_RECEIVE_SIZE)
+                    conn.receive_data(chunk)
+                    if not chunk:
+                        try:
+                            answer = conn.next_event()
+                        except ProtocolError as err:
+                            if at_boundary:
+                                raise PeerGone("peer closed the connection") from err
+                            raise
+                        if answer is NEED_DATA:  # pragma: no cover - the connection reports EOF
+                            return ConnectionClosed()
+                        return answer
+            except _IO_ERRORS as err:
+                raise PeerGone(f"connection broken: {err.__class__.__name__}") from err
+        if not sent:
+            raise PeerGone(f"peer read nothing for {self.write_timeout:g} s")
+        idle = not self.mid_frame
+        what = "no answer" if idle else "an answer stopped short"
+        raise ReadTimeout(f"{what} within {timeout:.3g} s", idle=idle)
 
     async def refuse(self, status: int, payload: bytes = b"", *, serial: int = 0) -> bool:
         """Answer with an error status if anything can still be sent; never raises.

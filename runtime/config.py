@@ -96,6 +96,12 @@ class Deployment:
     #: service name -> log level name (``DEBUG``, ``INFO``, ...); a service not
     #: named logs at ``INFO`` (:func:`starwrs.runtime.logs.level_for`)
     log_levels: dict[str, str] = field(default_factory=dict)
+    #: outgoing mail relay ``HOST:PORT`` for the inbox's notifications; None: the
+    #: Maildir ``STATE/mail/`` (``starwrs serve --smtp``)
+    smtp: str | None = None
+    #: the e-mail-to-pager gateway: a page goes to this address, ``{pin}`` and
+    #: ``{type}`` replaced by the pager's PIN and type
+    pager_gateway: str = "{pin}@pager.invalid"
 
     @property
     def path(self) -> Path:
@@ -113,6 +119,8 @@ class Deployment:
             "web_key": self.web_key,
             "metrics": {k: asdict(v) for k, v in self.metrics.items()},
             "log_levels": dict(self.log_levels),
+            "smtp": self.smtp,
+            "pager_gateway": self.pager_gateway,
         }
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
@@ -134,6 +142,8 @@ class Deployment:
             web_key=data.get("web_key"),
             metrics={k: Address(**v) for k, v in data.get("metrics", {}).items()},
             log_levels=_log_levels(data.get("log_levels", {})),
+            smtp=data.get("smtp"),
+            pager_gateway=data.get("pager_gateway") or "{pin}@pager.invalid",
         )
 
 
@@ -149,8 +159,12 @@ def _log_levels(data: Any) -> dict[str, str]:
 
 
 def process_label(name: str, index: int = 0) -> str:
-    """The label of one process of a service: ``dispatcher0``, ``dispatcher1``, ``oe``."""
-    return f"{name}{index}" if name == "dispatcher" else name
+    """The label of one process of a service: ``dispatcher0``, ``dss1`` (partition 1), ``oe``."""
+    if name == "dispatcher":
+        return f"dispatcher{index}"
+    if name == "dss":
+        return f"dss{index + 1}"
+    return name
 
 
 def free_port(host: str = "127.0.0.1") -> int:

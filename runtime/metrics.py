@@ -29,14 +29,31 @@ the proxy framework count the same things under the same names:
     connections turned away by a limit (``slots``, ``per_source``, ``peer``, ...).
 ``starwrs_restarts_total{service}``
     services the supervisor started again.
+``starwrs_outbox_pending{service, subject}``, ``starwrs_outbox_oldest_seconds{service, subject}``,
+``starwrs_outbox_failed{service, subject}``
+    the guaranteed-delivery queue of a process (:mod:`starwrs.storage.outbox`): depth,
+    age of the oldest pending message, parked messages; read at scrape time from the
+    sources registered with :func:`set_outbox_source`.
 
-Counting is cheap: label children are cached by :func:`count_request`, so a
-transaction costs two dictionary look-ups and two lock-protected additions.
+Who counts what (docs/runtime.md): the web server one request per HTTP request
+(target ``DSP`` for ``/logon`` and ``/logoff``, the frame's target for
+``/dispatch``, none for files; the HTTP status), the dispatcher one per frame it
+answers (echoes included; the frame's status), the proxy framework one per request
+(:func:`count_request`); every TLS listener its handshakes (:func:`count_handshake`);
+the web server's admission (``per_source``), every accept loop that finds all its
+slots held (``slots``: those connections wait in the backlog) and the peer table
+(``peer``) their refusals (:func:`count_refused`).
+
+Counting is cheap: label children are cached by :func:`count_request` on its raw
+arguments, so a transaction costs one cache look-up, one counter addition and one
+histogram observation (~3 µs); :func:`acronym_of` reads a payload's acronym with
+one anchored regular expression.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -55,8 +72,13 @@ __all__ = [
     "REQUEST_SECONDS",
     "RESTARTS",
     "acronym_label",
+    "acronym_of",
+    "count_handshake",
+    "count_refused",
     "count_request",
     "serve_metrics",
+    "set_outbox_source",
+    "set_sessions_source",
 ]
 
 log = logging.getLogger("starwrs.metrics")
@@ -98,10 +120,22 @@ def acronym_label(acronym: str | None) -> str:
     return "other" if acronym else "none"
 
 
+#: the acronym a metadata payload starts with (``GRTL`` of ``GRTL<...>``)
+_ACRONYM = re.compile(rb"\s*([A-Za-z]{1,4})\s*<")
+
+
+def acronym_of(payload: bytes) -> str | None:
+    """The acronym *payload* starts with, or None (not a message, or no acronym)."""
+    match = _ACRONYM.match(payload)
+    return match.group(1).decode("ascii") if match else None
+
+
 @lru_cache(maxsize=4096)
-def _children(service: str, target: str, acronym: str, status: int) -> tuple[Any, Any]:
+def _children(service: str, target: str, acronym: str | None, status: int) -> tuple[Any, Any]:
+    """The label children for raw arguments (the cache bounds what clients can grow)."""
+    target = _target_label(target)
     return (
-        REQUESTS.labels(service, target, acronym, str(status)),
+        REQUESTS.labels(service, target, acronym_label(acronym), str(int(status))),
         REQUEST_SECONDS.labels(service, target),
     )
 
@@ -119,11 +153,29 @@ def count_request(
         status: the answer's status code.
         seconds: the transaction's latency.
     """
-    counter, histogram = _children(
-        service, _target_label(target), acronym_label(acronym), int(status)
-    )
+    counter, histogram = _children(service, target, acronym, status)
     counter.inc()
     histogram.observe(seconds)
+
+
+@lru_cache(maxsize=64)
+def _handshakes(service: str, ok: bool) -> Any:
+    return HANDSHAKES.labels(service, "ok" if ok else "failed")
+
+
+def count_handshake(service: str, ok: bool) -> None:
+    """Count one TLS handshake at *service*'s listener, ``ok`` or ``failed``."""
+    _handshakes(service, ok).inc()
+
+
+@lru_cache(maxsize=64)
+def _refusals(service: str, reason: str) -> Any:
+    return REFUSED.labels(service, reason)
+
+
+def count_refused(service: str, reason: str) -> None:
+    """Count one connection *service* turned away by a limit (*reason*: a fixed word)."""
+    _refusals(service, reason).inc()
 
 
 _TARGETS = frozenset({"OE", "RM", "RS", "INBX", "DSS", "DSP", "ARB", "HARV", ""})
@@ -139,6 +191,60 @@ def _target_label(target: str) -> str:
 def set_sessions_source(count: Callable[[], float]) -> None:
     """Have ``starwrs_active_sessions`` read *count()* at every scrape."""
     ACTIVE_SESSIONS.set_function(count)
+
+
+#: (pending, oldest age in seconds, failed) per subject, or None when unreadable now
+OutboxReading = tuple[dict[str, int], dict[str, float], dict[str, int]] | None
+_OUTBOX_SOURCES: dict[str, Callable[[], OutboxReading]] = {}
+
+
+class _OutboxCollector:
+    """The ``starwrs_outbox_*`` gauges, read from every registered source at scrape time."""
+
+    def collect(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
+        families = (
+            GaugeMetricFamily(
+                "starwrs_outbox_pending",
+                "Messages waiting in an outbox",
+                labels=["service", "subject"],
+            ),
+            GaugeMetricFamily(
+                "starwrs_outbox_oldest_seconds",
+                "Age of the oldest message waiting in an outbox",
+                labels=["service", "subject"],
+            ),
+            GaugeMetricFamily(
+                "starwrs_outbox_failed",
+                "Messages parked as failed in an outbox",
+                labels=["service", "subject"],
+            ),
+        )
+        for service, read in list(_OUTBOX_SOURCES.items()):
+            try:
+                reading = read()
+            except Exception:  # a scrape must never fail because one source did
+                log.exception("outbox metrics of %s", service)
+                continue
+            if reading is None:
+                continue
+            pending, oldest, failed = reading
+            for subject, count in pending.items():
+                families[0].add_metric([service, subject], float(count))
+            for subject, age in oldest.items():
+                families[1].add_metric([service, subject], age)
+            for subject, count in failed.items():
+                families[2].add_metric([service, subject], float(count))
+        yield from families
+
+
+prometheus_client.REGISTRY.register(_OutboxCollector())
+
+
+def set_outbox_source(service: str, read: Callable[[], OutboxReading]) -> None:
+    """Have the ``starwrs_outbox_*`` gauges of *service* read *read()* at every scrape."""
+    _OUTBOX_SOURCES[service] = read
 
 
 async def serve_metrics(

@@ -41,6 +41,7 @@ import trio
 from starwrs.grammar.errors import ErrorCode
 from starwrs.protocol import ProtocolError
 from starwrs.runtime.channel import FrameChannel, PeerGone, ReadTimeout
+from starwrs.runtime.metrics import count_refused
 from starwrs.runtime.pki import peer_service_name
 
 __all__ = [
@@ -112,8 +113,13 @@ def _row(
     )
 
 
-#: order entry's admin messages (``starwrs admin``)
-OE_ADMIN = ("UAPP", "UENB")
+#: order entry's admin messages (``starwrs admin``; SBR sets an enterprise's brand)
+OE_ADMIN = ("UAPP", "UENB", "SBR")
+
+#: order entry's notification defaults: the inbox's (and the admin's, for news)
+OE_NOTIFY = ("GUN", "GEU")
+#: what a customer may ask of the inbox (never ``A``: items come from the servers)
+INBOX_READ = ("D", "L", "F", "U")
 
 #: caller -> service, and what it may send there.  No row: refused (7003).
 GRANTS: tuple[Grant, ...] = (
@@ -127,31 +133,41 @@ GRANTS: tuple[Grant, ...] = (
     _row("dispatcher", "oe", "logon (VU), entitlements (GUA), routed requests"),
     _row("dispatcher", "rm", "routed requests"),
     _row("dispatcher", "rs", "routed requests"),
-    _row("dispatcher", "inbox", "routed requests"),
+    _row("dispatcher", "inbox", "routed requests: D, L, F, U", messages=INBOX_READ),
     _row("dispatcher", "dss", "routed requests"),
     # the operator's tools
-    _row("admin", "oe", "UAPP, UENB", messages=OE_ADMIN),
+    _row(
+        "admin",
+        "oe",
+        "UAPP, UENB, SBR; GUA (apps --add/--remove); GUN, GEU (news)",
+        messages=(*OE_ADMIN, "GUA", *OE_NOTIFY),
+    ),
     _row("admin", "arbitrator", "operations"),
     _row("admin", "dss", "operations"),
-    _row("admin", "inbox", "operations"),
+    _row("admin", "inbox", "news (A), operations", messages=("A", *INBOX_READ)),
     _row("admin", "harvest", "operations"),
     # report delivery (PROTOCOL.md section 7)
     _row("rm", "rs", "scheduled reports"),
     _row("rm", "arbitrator", "publishes ARD"),
     _row("rs", "arbitrator", "publishes ARD"),
     _row("arbitrator", "dss", "republishes ARD to the partition"),
-    _row("rm", "inbox", "metadata files, A"),
+    _row("rm", "inbox", "metadata files, A", messages=["A"]),
     _row("dss", "oe", "entitlements checked again"),
     _row("dss", "rm", "ARDA, NRL"),
-    _row("dss", "inbox", "report files"),
+    _row("dss", "inbox", "report files (A puts)", messages=["A"]),
+    _row("inbox", "oe", "notification defaults (GUN)", messages=["GUN"]),
 )
 
 #: (service, acronym) -> the only callers that may send that message
 RESERVED: dict[tuple[str, str], frozenset[str]] = {
     ("oe", "UAPP"): frozenset({"admin"}),
     ("oe", "UENB"): frozenset({"admin"}),
+    ("oe", "SBR"): frozenset({"admin"}),
     ("oe", "VU"): frozenset({"dispatcher"}),  # password checks: the logon flow only
     ("dispatcher", "ENTC"): frozenset({"oe", "admin"}),
+    ("oe", "GUN"): frozenset({"inbox", "admin"}),
+    ("oe", "GEU"): frozenset({"inbox", "admin"}),
+    ("inbox", "A"): frozenset({"rm", "dss", "admin"}),
 }
 
 _BY_PAIR: dict[tuple[str, str], Grant] = {(g.caller, g.service): g for g in GRANTS}
@@ -214,6 +230,7 @@ async def admit(channel: FrameChannel, service: str, *, wait: float = 5.0) -> Gr
     if grant is not None:
         return grant
     log.warning("refused peer=%s service=%s: no row in the peer table", peer or "-", service)
+    count_refused(service, "peer")
     with contextlib.suppress(ProtocolError, ReadTimeout, PeerGone):
         await channel.receive(wait)  # answered in its exchange when it is a request
     await channel.refuse(int(ErrorCode.NOT_ENTITLED), REFUSAL)

@@ -199,8 +199,7 @@ class ProxyPool:
 
     async def _exchange(self, target: str, channel: FrameChannel, request: Request) -> Response:
         try:
-            await channel.send(request)
-            event = await channel.receive(timeout=self.limits.proxy_timeout)
+            event = await channel.request(request, self.limits.proxy_timeout)
         except ReadTimeout as err:
             raise proxy_timeout(target) from err
         except PeerGone as err:

@@ -25,6 +25,7 @@ import hashlib
 from pathlib import Path
 
 import trio
+from starwrs.grammar.errors import ErrorCode
 from starwrs.protocol import BulkData, BulkPut, ProtocolError, Response
 from starwrs.protocol.bulk import Download
 from starwrs.protocol.control import MAX_DATA
@@ -72,7 +73,8 @@ async def fetch(
             if isinstance(event, Response):
                 raise TransferRefused(event.status, event.payload)
             if not isinstance(event, BulkData):
-                raise ProtocolError(7009, f"unexpected {type(event).__name__} in a get")
+                what = type(event).__name__
+                raise ProtocolError(ErrorCode.MALFORMED_FRAME, f"unexpected {what} in a get")
             data = download.feed(event)
             file.write(data)
             if download.done:

@@ -258,7 +258,8 @@ class Outbox:
         )
         if row is None or row[0] is None:
             return 3600.0
-        return max(0.0, min(3600.0, row[0] - self.clock()))
+        due: float = row[0]
+        return max(0.0, min(3600.0, due - self.clock()))
 
     async def _deliver_subject(
         self,

@@ -18,10 +18,12 @@ always makes a new key, optionally ending the one it replaces in the same
 transaction.  Expired rows are deleted lazily by :meth:`SessionStore.purge_expired`;
 until then they are refused like unknown keys (status 7004).
 
-To keep the hot path cheap, :meth:`SessionStore.touch` reads on a read
-connection and writes only when ``last_seen`` is at least ``touch_interval``
-old; that write re-checks both timeouts inside the UPDATE, so a session that
-expired or was logged off in between is refused, never revived.
+To keep the hot path cheap, :meth:`SessionStore.touch` reads with a point read
+(stdlib ``sqlite3`` on the trio thread, :meth:`~starwrs.storage.sqlite.Store.point_fetchone`:
+nothing is cached, so a logoff by any process is seen by the next read) and writes
+only when ``last_seen`` is at least ``touch_interval`` old; that write re-checks
+both timeouts inside the UPDATE, so a session that expired or was logged off in
+between is refused, never revived.
 
 An **asynchronous ticket** (PROTOCOL.md section 3, mechanisms 1 and 2) is an
 opaque random id (128 bits) bound to the session that asked for the work and to
@@ -257,6 +259,8 @@ class SessionStore:
         self.db = db
         self.config = config or SessionConfig()
         self.clock = clock
+        #: key hashes whose ``last_seen`` write is in progress in this process
+        self._touching: set[bytes] = set()
 
     # -- sessions -----------------------------------------------------------------
 
@@ -323,7 +327,10 @@ class SessionStore:
         """
         if not key or len(key) > MAX_KEY_LENGTH:
             raise _no_session()
-        row = await self.db.fetchone("SELECT * FROM sessions WHERE key_hash = ?", (hash_key(key),))
+        # an indexed point read: straight to sqlite3 on the trio thread (storage.sqlite)
+        row = await self.db.point_fetchone(
+            "SELECT * FROM sessions WHERE key_hash = ?", (hash_key(key),)
+        )
         if row is None or not self._alive(row, self.clock()):
             raise _no_session()
         return self._session(row)
@@ -345,21 +352,30 @@ class SessionStore:
         now = self.clock()
         if now - session.last_seen < self.config.touch_interval:
             return session
+        key_hash = hash_key(key)
+        if key_hash in self._touching:
+            # another request of this session is writing the same use right now
+            # (concurrent requests of one session need not queue for the writer)
+            return session
         cfg = self.config
-        async with self.db.transaction() as tx:
-            result = await tx.execute(
-                "UPDATE sessions SET last_seen = max(last_seen, :now)"
-                " WHERE key_hash = :h AND :now - last_seen < :idle AND :now - created < :abs",
-                {
-                    "now": now,
-                    "h": hash_key(key),
-                    "idle": cfg.idle_timeout,
-                    "abs": cfg.absolute_timeout,
-                },
-            )
-            if result.rowcount != 1:
-                raise _no_session()
-            row = await tx.fetchone("SELECT * FROM sessions WHERE key_hash = ?", (hash_key(key),))
+        self._touching.add(key_hash)
+        try:
+            async with self.db.transaction() as tx:
+                result = await tx.execute(
+                    "UPDATE sessions SET last_seen = max(last_seen, :now)"
+                    " WHERE key_hash = :h AND :now - last_seen < :idle AND :now - created < :abs",
+                    {
+                        "now": now,
+                        "h": key_hash,
+                        "idle": cfg.idle_timeout,
+                        "abs": cfg.absolute_timeout,
+                    },
+                )
+                if result.rowcount != 1:
+                    raise _no_session()
+                row = await tx.fetchone("SELECT * FROM sessions WHERE key_hash = ?", (key_hash,))
+        finally:
+            self._touching.discard(key_hash)
         assert row is not None
         return self._session(row)
 
@@ -407,6 +423,18 @@ class SessionStore:
             params += (user_id,)
         row = await self.db.fetchone(sql, params)
         return int(row[0]) if row is not None else 0
+
+    def count_live_now(self) -> float:
+        """Number of live sessions, read synchronously (``starwrs_active_sessions``).
+
+        Returns NaN when the file cannot be read right now (busy or closed).
+        """
+        cfg, now = self.config, self.clock()
+        rows = self.db.fetch_now(
+            "SELECT count(*) FROM sessions WHERE last_seen > ? AND created > ?",
+            (now - cfg.idle_timeout, now - cfg.absolute_timeout),
+        )
+        return float(rows[0][0]) if rows else float("nan")
 
     async def purge_expired(self) -> PurgeCounts:
         """Delete expired sessions (with their tickets) and expired ticket results.

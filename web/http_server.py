@@ -24,7 +24,9 @@ limit of the HTTP layer (``Limits`` of the deployment):
   actually read.
 * **responses** -- every response carries the security headers
   (:data:`SECURITY_HEADERS`), ``Date`` and ``Server``; every send is under
-  ``read_timeout`` so a client that stops reading cannot hold a task forever.
+  ``read_timeout`` so a client that stops reading cannot hold a task forever.  A
+  whole response (:meth:`HttpConnection.respond`) is one write -- head and body in
+  one TLS record.
 
 Errors the handlers raise as :class:`HttpError` become a JSON body
 ``{"error": code, "message": ...}`` (:meth:`HttpConnection.send_error`) -- never a
@@ -43,12 +45,15 @@ import contextlib
 import email.utils
 import json
 import ssl
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from http import HTTPStatus
 
 import h11
 import trio
+from h11 import _headers as h11_headers
 from starwrs.runtime.config import Limits
 
 __all__ = [
@@ -130,11 +135,34 @@ def _error_body(code: int, message: str) -> bytes:
     return json.dumps({"error": code, "message": message}, separators=(",", ":")).encode()
 
 
+@lru_cache(maxsize=64)
 def _reason(status: int) -> bytes:
     try:
         return HTTPStatus(status).phrase.encode()
     except ValueError:
         return b""
+
+
+@lru_cache(maxsize=4)
+def _constant_headers(
+    security: tuple[tuple[bytes, bytes], ...],
+) -> tuple[tuple[bytes, bytes, bytes], ...]:
+    """``Server`` and the security headers, checked by h11 once (h11's own form)."""
+    return tuple(h11_headers.normalize_and_validate([(b"server", _SERVER), *security])._full_items)
+
+
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def _http_date() -> bytes:
+    """The ``Date`` header's value, formatted once per second."""
+    global _date_cache
+    now = int(time.time())
+    second, text = _date_cache
+    if second != now:
+        text = email.utils.formatdate(now, usegmt=True).encode()
+        _date_cache = (now, text)
+    return text
 
 
 class HttpConnection:
@@ -155,6 +183,10 @@ class HttpConnection:
         self.gone = False
         #: status of the response of the current cycle (0 before one was sent)
         self.status = 0
+        #: what the current request is, for its metric: target and acronym
+        #: (set by the handler when it knows them cheaply)
+        self.target = ""
+        self.acronym: str | None = None
         self._request: h11.Request | None = None
         #: the current body: bytes received, seconds spent waiting for them
         self._body_bytes = 0
@@ -220,7 +252,7 @@ class HttpConnection:
                 return None
             if event is not h11.NEED_DATA:  # pragma: no cover - PAUSED only after a request
                 raise HttpError(400, 400, "unexpected HTTP event", close=True)
-            with trio.move_on_at(deadline) as scope:
+            with trio.CancelScope(deadline=deadline) as scope:  # no contextlib: per request
                 await self._receive()
             if scope.cancelled_caught:
                 if self.conn.trailing_data[0]:
@@ -334,33 +366,44 @@ class HttpConnection:
 
     async def _send(self, event: h11.Event) -> None:
         data = self.conn.send(event)
-        if not data:
-            return
+        if data:
+            await self._send_bytes(data)
+
+    async def _send_bytes(self, data: bytes) -> None:
+        """Write *data* within ``read_timeout`` (one cancel scope, no context manager)."""
+        scope = trio.CancelScope(deadline=trio.current_time() + self.limits.read_timeout)
         try:
-            with trio.fail_after(self.limits.read_timeout):
+            with scope:
                 await self.stream.send_all(data)
-        except trio.TooSlowError:
-            self.gone = True
-            raise ClientGone("the client stopped reading") from None
         except (trio.BrokenResourceError, ssl.SSLError, OSError) as err:
             self.gone = True
             raise ClientGone(err.__class__.__name__) from err
+        if scope.cancelled_caught:
+            self.gone = True
+            raise ClientGone("the client stopped reading")
 
     @property
     def can_respond(self) -> bool:
         """True if a response may still start on this connection."""
         return self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE) and not self.gone
 
-    def _headers(self, extra: Iterable[tuple[bytes, bytes]], close: bool) -> Headers:
-        headers: Headers = [
-            (b"date", email.utils.formatdate(usegmt=True).encode()),
-            (b"server", _SERVER),
-            *SECURITY_HEADERS,
-            *extra,
-        ]
+    def _headers(
+        self, extra: Iterable[tuple[bytes, bytes]], close: bool
+    ) -> Headers | h11_headers.Headers:
+        """``Date``, ``Server``, the security headers, *extra* (and ``Connection: close``).
+
+        h11 checks every header of every response with a regular expression; the
+        constant ones (``Server`` and :data:`SECURITY_HEADERS`) are checked once
+        (:func:`_constant_headers`) and only the others per response, by the same
+        h11 function, so what goes out is exactly what h11 would have sent.
+        """
+        dynamic: Headers = [(b"date", _http_date()), *extra]
         if close:
-            headers.append((b"connection", b"close"))
-        return headers
+            dynamic.append((b"connection", b"close"))
+        checked = h11_headers.normalize_and_validate(dynamic)._full_items
+        return h11_headers.Headers(
+            [checked[0], *_constant_headers(SECURITY_HEADERS), *checked[1:]]
+        )
 
     async def start_response(
         self, status: int, headers: Iterable[tuple[bytes, bytes]] = (), *, close: bool = False
@@ -393,15 +436,24 @@ class HttpConnection:
         *,
         close: bool = False,
     ) -> None:
-        """Send a whole response with a ``Content-Length``."""
+        """Send a whole response with a ``Content-Length``: head and body in one write,
+        so one TLS record (h11 still frames it and keeps the connection's state)."""
         head = list(headers)
         if status not in (204, 304) and header_value(head, b"content-length") is None:
             head.append((b"content-length", str(len(body)).encode()))
-        await self.start_response(status, head, close=close)
         if self.request is not None and self.request.method == b"HEAD":
             body = b""
-        await self.send_data(body)
-        await self.end_response()
+        conn = self.conn
+        data = conn.send(
+            h11.Response(
+                status_code=status, headers=self._headers(head, close), reason=_reason(status)
+            )
+        )
+        self.status = status
+        if body:
+            data += conn.send(h11.Data(data=body))
+        data += conn.send(h11.EndOfMessage())
+        await self._send_bytes(data)
 
     async def respond_json(
         self,
@@ -485,6 +537,7 @@ class HttpConnection:
         elif self.conn.our_state is not h11.IDLE:
             return None
         self.status = 0
+        self.target, self.acronym = "", None
         self._body_bytes = 0
         self._body_waited = 0.0
         self._request = await self.next_request(deadline)

@@ -46,7 +46,14 @@ Endpoints (one trio task per connection, h11 for HTTP/1.1, keep-alive):
       ``Content-Length`` above it needs the request header ``X-Starwrs-Mech: bulk``
       (otherwise 413 before a byte of body is read).
 ``GET /``, ``GET /<file>``
-    Static files (:mod:`.static`).
+    The browser client (:mod:`.static`): its own files and the allow-listed vendor
+    files (``/vendor/…``) only, each with a strong ``ETag`` (``If-None-Match`` ->
+    304) and ``Cache-Control: no-cache``.
+``GET /brand/logo``
+    The logo of the brand the session's enterprise presents: ``GBL<>`` to target
+    ``OE`` with the cookie's key; the answer is checked again (:func:`.static.read_logo`:
+    a raster image of its declared type, at most 64 KiB, its SHA-256 the ETag)
+    before it is served; 404 when the brand has none, 401 without a session.
 
 The pieces: :mod:`.http_server` (h11 and every HTTP limit), :mod:`.frames`
 (frames in bodies, the key, the put relay), :mod:`.upstream` (dispatcher
@@ -54,7 +61,9 @@ links, pool, round robin), :mod:`.static`; this module routes and answers.
 
 While the web server waits for a dispatcher, a watcher task reads the client's
 side of the connection: a disconnect cancels the wait and closes the dispatcher
-link; bytes of a pipelined next request are kept for h11.
+link; bytes of a pipelined next request are kept for h11.  For a synchronous
+exchange the watcher starts only once the answer is ``upstream.WATCH_AFTER``
+(50 ms) late, so the quick answers cost no task.
 
 Cross-site requests: besides ``SameSite=Strict``, POSTs carrying an ``Origin``
 other than this server's, or ``Sec-Fetch-Site: cross-site``, are refused (403);
@@ -92,6 +101,7 @@ from starwrs.grammar.errors import ErrorCode
 from starwrs.protocol import BulkGet, BulkPut, Frame, Mechanism, ProtocolError
 from starwrs.protocol.control import decode_bulk_request
 from starwrs.runtime.config import Address, Deployment
+from starwrs.runtime.metrics import acronym_of, count_handshake, count_refused, count_request
 from starwrs.runtime.pki import load_pki
 from starwrs.web.admission import Admission, client_address, source_of
 from starwrs.web.frames import (
@@ -103,8 +113,8 @@ from starwrs.web.frames import (
     without_key,
 )
 from starwrs.web.http_server import ClientGone, HttpConnection, HttpError, header_value
-from starwrs.web.static import STATIC_ROOT, resolve_static
-from starwrs.web.upstream import DispatcherPool, Link, UpstreamError
+from starwrs.web.static import BRAND_LOGO_PATH, STATIC_ROOT, serve_client_file, serve_logo
+from starwrs.web.upstream import Abandoned, DispatcherPool, Link, UpstreamError
 
 __all__ = [
     "FRAME_CONTENT_TYPE",
@@ -205,7 +215,11 @@ class WebServer:
         once (:mod:`.admission`): accepting goes on for everyone else.
         """
         while True:
-            await self.slots.acquire()
+            try:
+                self.slots.acquire_nowait()
+            except trio.WouldBlock:
+                count_refused("web", "slots")  # the next connections wait in the backlog
+                await self.slots.acquire()
             try:
                 stream = await listener.accept()
             except OSError as err:
@@ -221,6 +235,7 @@ class WebServer:
             if not self.admission.admit(source):
                 self.slots.release()
                 Admission.reset(stream)
+                count_refused("web", "per_source")
                 continue
             nursery.start_soon(self._connection_task, stream, address, source)
 
@@ -257,6 +272,7 @@ class WebServer:
                     await _send_pending_alert(tls_stream, transport)
                 else:
                     stream = tls_stream
+            count_handshake("web", stream is not transport)
             if stream is transport:
                 await trio.aclose_forcefully(transport)
                 return
@@ -273,6 +289,7 @@ class WebServer:
                     if request is None:
                         linger = http.body_pending
                         break
+                    started = trio.current_time()  # the head is in: the request's clock
                     await self._handle(http, request)
                 except HttpError as err:
                     close = await http.send_error(err)
@@ -302,13 +319,18 @@ class WebServer:
 
     @staticmethod
     def _log(http: HttpConnection, request: h11.Request | None, started: float) -> None:
-        """One line per request: method, path (no query), status, milliseconds."""
+        """One line per request: method, path (no query), status, milliseconds; and
+        its count (``starwrs_requests_total``) once it was answered."""
         if request is None and not http.status:
             return  # the connection ended between requests
+        seconds = trio.current_time() - started
+        if http.status:
+            count_request("web", http.target, http.acronym, http.status, seconds)
+        if not log.isEnabledFor(logging.INFO):
+            return
         method = request.method.decode("latin-1") if request is not None else "-"
         path = request.target.decode("latin-1").partition("?")[0][:200] if request else "-"
-        ms = (trio.current_time() - started) * 1000
-        log.info("%s %s %s %.1fms", method, path, http.status or "-", ms)
+        log.info("%s %s %s %.1fms", method, path, http.status or "-", seconds * 1000)
 
     # -- routing ---------------------------------------------------------------------
 
@@ -381,10 +403,17 @@ class WebServer:
 
     async def _call(self, http: HttpConnection, frame: Frame, key: str, *, reuse: bool) -> Frame:
         data = with_key(frame, key)
+
+        async def watch(scope: trio.CancelScope) -> None:
+            await self._watch_client(http, scope)
+
         try:
-            return await self._watching(http, lambda: self.pool.request(data, reuse=reuse))
+            # the client is watched only once the answer is late (upstream.WATCH_AFTER)
+            return await self.pool.request(data, reuse=reuse, watch=watch)
         except UpstreamError as err:
             raise _upstream_http(err) from None
+        except Abandoned:
+            raise ClientGone("the client went away while the dispatcher worked") from None
 
     async def _answer_frame(
         self, http: HttpConnection, frame: Frame, *, close: bool = False
@@ -401,6 +430,7 @@ class WebServer:
     # -- POST /logon, /logoff -------------------------------------------------------------
 
     async def _logon(self, http: HttpConnection, request: h11.Request) -> None:
+        http.target, http.acronym = _DSP, "LON"
         content_type = header_value(request.headers, b"content-type") or b""
         if content_type.split(b";")[0].strip().lower() != b"application/json":
             raise HttpError(415, 415, "send the logon as application/json")
@@ -441,6 +471,11 @@ class WebServer:
                 "timezone": ack.timezone,
                 "lang": ack.lang,
                 "curr": ack.curr,
+                # the browser's backplane says why a session ended (idle, absolute)
+                "session": {
+                    "idle": self.limits.session_idle,
+                    "absolute": self.limits.session_absolute,
+                },
             },
             headers,
         )
@@ -475,6 +510,7 @@ class WebServer:
         return ack
 
     async def _logoff(self, http: HttpConnection, request: h11.Request) -> None:
+        http.target, http.acronym = _DSP, "LOFF"
         await http.read_body(_LOGON_BODY)
         key = session_key(request.headers)
         headers = [_CLEAR_COOKIE, _NO_STORE]
@@ -508,6 +544,9 @@ class WebServer:
             raise HttpError(400, ErrorCode.MALFORMED_FRAME, "the body must be one frame")
         check_request_frame(frame)
         header = frame.header
+        http.target = header.target
+        if not header.echo and header.mech != Mechanism.BULK:
+            http.acronym = acronym_of(frame.payload)
         if header.target.strip().upper() == _DSP and not header.echo:  # as the dispatcher reads it
             raise HttpError(
                 403,
@@ -587,29 +626,21 @@ class WebServer:
             await link.aclose()
         await self._answer_frame(http, answer, close=http.body_pending)
 
-    # -- GET static files ---------------------------------------------------------------
+    # -- GET static files and the brand's logo ---------------------------------------------
 
     async def _static(self, http: HttpConnection, path: str) -> None:
-        found = await trio.to_thread.run_sync(resolve_static, path, self.static_root)
-        if found is None:
-            raise HttpError(404, 404, "not found")
-        headers = [
-            (b"content-type", found.content_type.encode()),
-            (b"content-length", str(found.size).encode()),
-            (b"cache-control", b"no-cache"),
-        ]
-        await http.start_response(200, headers)
+        if path != BRAND_LOGO_PATH:
+            await serve_client_file(http, path, self.static_root)
+            return
         assert http.request is not None
-        if http.request.method != b"HEAD":
-            async with await trio.open_file(found.path, "rb") as f:
-                sent = 0
-                while sent < found.size:
-                    chunk = await f.read(min(_RECEIVE_SIZE, found.size - sent))
-                    if not chunk:
-                        raise _Abort  # the file shrank under us
-                    sent += len(chunk)
-                    await http.send_data(chunk)
-        await http.end_response()
+        key = session_key(http.request.headers)
+        if key is None:
+            raise HttpError(401, ErrorCode.NO_SESSION, _NO_SESSION)
+        frame = Frame.build(Mechanism.SYNC, "OE", b"GBL<>")
+        answer = await self._call(http, frame, key, reuse=True)
+        if answer.header.status == ErrorCode.NO_SESSION:
+            raise HttpError(401, ErrorCode.NO_SESSION, _NO_SESSION, [_CLEAR_COOKIE])
+        await serve_logo(http, answer.payload)
 
 
 async def serve_web(

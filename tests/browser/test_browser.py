@@ -42,7 +42,7 @@ from .helpers import (
     shots_dir,
 )
 
-playwright = pytest.importorskip("playwright.sync_api")
+playwright = pytest.importorskip("playwright.sync_api")  # in the test extra
 expect = playwright.expect
 
 pytestmark = pytest.mark.slow

@@ -36,6 +36,7 @@ EXPECTED = {
     ("dss", "oe"),
     ("dss", "rm"),
     ("dss", "inbox"),
+    ("inbox", "oe"),  # notification defaults (issue 12)
 }
 #: every certificate name: today's, and the two services still to come
 NAMES = sorted({*SERVICE_NAMES, "arbitrator", "harvest"})
@@ -51,7 +52,7 @@ def test_the_table_is_the_issues_table() -> None:
 def test_the_web_servers_certificate_reaches_the_dispatcher_and_the_harvest_only() -> None:
     assert {g.service for g in peers.GRANTS if g.caller == "web"} == {"dispatcher", "harvest"}
     assert peers.callers_of("rm") == {"dispatcher", "dss"}
-    assert peers.callers_of("oe") == {"dispatcher", "admin", "dss"}
+    assert peers.callers_of("oe") == {"dispatcher", "admin", "dss", "inbox"}
     assert peers.grant_for(None, "dispatcher") is None
     assert peers.grant_for("nobody", "dispatcher") is None
 
@@ -61,7 +62,7 @@ def test_the_web_servers_certificate_reaches_the_dispatcher_and_the_harvest_only
     [
         ("admin", "oe", "UAPP", True),
         ("admin", "oe", "UENB", True),
-        ("admin", "oe", "GUA", False),  # the admin row names its messages
+        ("admin", "oe", "GUA", True),  # apps --add/--remove read the current list
         ("admin", "oe", "VU", False),
         ("dispatcher", "oe", "VU", True),
         ("dispatcher", "oe", "GUA", True),

@@ -175,6 +175,7 @@ async def test_logon_sets_host_cookie_with_all_attributes(
         "timezone": "EST",
         "lang": "1234",
         "curr": "2345",
+        "session": {"idle": 900.0, "absolute": 43200.0},  # the browser says why one ended
     }
     assert response.header("cache-control") == "no-store"
     assert response.header("strict-transport-security")

@@ -90,6 +90,7 @@ async def test_logon_echo_logoff_through_the_real_dispatcher(
         "timezone",
         "lang",
         "curr",
+        "session",
     }
     key = client.cookies[SESSION_COOKIE]
 
