@@ -50,7 +50,7 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=scaled(500))
+@settings(max_examples=scaled(200))
 @given(data=st.data())
 def test_written_records_read_back_to_the_same_calls(fmt: str, data: st.DataObject) -> None:
     sample = data.draw(samples(fmt))
@@ -59,7 +59,7 @@ def test_written_records_read_back_to_the_same_calls(fmt: str, data: st.DataObje
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=scaled(500))
+@settings(max_examples=scaled(200))
 @given(data=st.data(), cuts=st.lists(st.integers(min_value=0), max_size=12))
 def test_any_chunking_gives_the_same_result(fmt: str, data: st.DataObject, cuts: list[int]) -> None:
     sample = data.draw(samples(fmt))
@@ -67,7 +67,7 @@ def test_any_chunking_gives_the_same_result(fmt: str, data: st.DataObject, cuts:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=scaled(500))
+@settings(max_examples=scaled(200))
 @given(data=st.data())
 def test_auto_detects_the_format(fmt: str, data: st.DataObject) -> None:
     sample = data.draw(samples(fmt))
@@ -78,7 +78,7 @@ def test_auto_detects_the_format(fmt: str, data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=scaled(500))
+@settings(max_examples=scaled(200))
 @given(data=st.data(), lines=st.lists(st.tuples(st.integers(min_value=0), garbage), max_size=5))
 def test_garbage_lines_are_rejected_where_they_are(
     fmt: str, data: st.DataObject, lines: list[tuple[int, bytes]]
@@ -102,7 +102,7 @@ def test_garbage_lines_are_rejected_where_they_are(
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=scaled(500))
+@settings(max_examples=scaled(200))
 @given(data=st.data())
 def test_a_record_cut_short_is_rejected(fmt: str, data: st.DataObject) -> None:
     sample = data.draw(samples(fmt, strict=True))
@@ -124,7 +124,7 @@ def test_a_record_cut_short_is_rejected(fmt: str, data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("fmt", [*FORMATS, "auto"])
-@settings(max_examples=scaled(500))
+@settings(max_examples=scaled(200))
 @given(blob=st.binary(max_size=400), cuts=st.lists(st.integers(min_value=0), max_size=4))
 def test_binary_garbage_ends_only_in_rejections(fmt: str, blob: bytes, cuts: list[int]) -> None:
     got = list(read(split(blob, cuts), fmt, tz="UTC", name="junk"))
@@ -141,7 +141,7 @@ def _split(splitter: object, text: str) -> list[str] | None:
         return None
 
 
-@settings(max_examples=scaled(2000))
+@settings(max_examples=scaled(600))
 @given(st.text(st.sampled_from('ab ,""\t\r\x00\u00e9'), max_size=30))
 def test_the_csv_fast_path_agrees_with_the_reference(text: str) -> None:
     assert _split(split_csv, text) == _split(split_csv_slowly, text)

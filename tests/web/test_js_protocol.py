@@ -342,7 +342,7 @@ def test_seeded_random_messages_and_mutants_agree(js: Harness, seed: int) -> Non
         assert answer == ours, f"seed {seed}: {text!r}"
 
 
-@settings(max_examples=scaled(3000))
+@settings(max_examples=scaled(400))
 @given(st.data(), st.sampled_from([SEED_ARD, *SEED_TEXTS]))
 def test_mutated_seed_messages_give_the_same_tree_or_error(
     js: Harness, data: st.DataObject, text: str
@@ -350,7 +350,7 @@ def test_mutated_seed_messages_give_the_same_tree_or_error(
     assert_same_outcome(js, _mutate(data, text))
 
 
-@settings(max_examples=scaled(2000))
+@settings(max_examples=scaled(800))
 @given(
     st.text(
         alphabet=st.one_of(st.sampled_from("<>=,~\\\x01 \t\r\nAb"), st.characters()), max_size=60
@@ -497,7 +497,7 @@ def test_the_example_of_section_2(js: Harness) -> None:
     assert answer["hex"] == EXAMPLE.hex()
 
 
-@settings(max_examples=scaled(1000))
+@settings(max_examples=scaled(400))
 @given(headers())
 def test_headers_give_the_same_bytes_fields_and_text(js: Harness, header: Header) -> None:
     data = pack_header(header)
@@ -526,7 +526,7 @@ def header_bytes(draw: st.DrawFn) -> bytes:
     return bytes(data[: draw(st.integers(0, len(data)))])
 
 
-@settings(max_examples=scaled(1000))
+@settings(max_examples=scaled(400))
 @given(header_bytes(), st.sampled_from([DEFAULT_MAX_FRAME_SIZE, 0xFFFFFFFF, 100]))
 @example(EXAMPLE, DEFAULT_MAX_FRAME_SIZE)
 @example(b"\x02" + EXAMPLE[1:], DEFAULT_MAX_FRAME_SIZE)
@@ -558,7 +558,7 @@ def wild_headers(draw: st.DrawFn) -> Header:
     return header._replace(**changes)
 
 
-@settings(max_examples=scaled(1000))
+@settings(max_examples=scaled(400))
 @given(wild_headers())
 def test_any_fields_pack_and_render_to_the_same_bytes_or_code(js: Harness, header: Header) -> None:
     def packed() -> dict[str, Any]:
@@ -577,7 +577,7 @@ def test_any_fields_pack_and_render_to_the_same_bytes_or_code(js: Harness, heade
     assert code_only(js.ask({"op": "header_text", "header": fields(header)})) == rendered()
 
 
-@settings(max_examples=scaled(1000))
+@settings(max_examples=scaled(400))
 @given(st.data(), headers())
 def test_mutated_header_text_gives_the_same_header_or_code(
     js: Harness, data: st.DataObject, header: Header
@@ -650,7 +650,7 @@ def py_events(events: list[object]) -> list[Any]:
     return out
 
 
-@settings(max_examples=scaled(1000))
+@settings(max_examples=scaled(400))
 @given(
     st.lists(frames(), max_size=5),
     st.lists(st.integers(0, 2000), max_size=20),
