@@ -9,7 +9,7 @@ outbox delivers).  Waiting is on RM's outbox, never on a clock.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from starwrs.grammar.catalogue import validate
 from starwrs.grammar.catalogue_metadata import ReportMetadata
 from starwrs.grammar.seed import seed_text
 from starwrs.protocol import Request
-from starwrs.proxies.framework import Caller, Proxy, serve_proxy
+from starwrs.proxies.framework import Proxy, serve_proxy
 from starwrs.proxies.inbox.server import serve_inbox
 from starwrs.proxies.oe.store import open_order_entry
 from starwrs.proxies.rm.server import serve_rm
@@ -33,32 +33,20 @@ from starwrs.runtime.pki import Pki, ensure_pki
 from starwrs.runtime.pool import ProxyPool
 from starwrs.runtime.transfer import fetch, upload
 
+from .recorders import EnvelopeRecorder
+
 JEAN = "jeanvnet2@00022924"
 PATIENCE = 20
 SEED_ARD = seed_text("07_ard.txt")
 
 
 @dataclass
-class Scheduler:
+class Scheduler(EnvelopeRecorder):
     """Records the schedule changes RM's outbox delivers; refuses while 'down'."""
 
-    seen: list[dict[str, Any]] = field(default_factory=list)
-    changed: trio.Event = field(default_factory=trio.Event)
-    down: bool = False
-
-    async def change(self, caller: Caller, envelope: dict[str, Any]) -> tuple[int, bytes]:
-        assert caller.peer == "rm"
-        if self.down:
-            return 7006, b"<ERROR=7006>"
-        self.seen.append(envelope)
-        self.changed.set()
-        self.changed = trio.Event()
-        return 0, msgpack.packb({"applied": True})
-
-    async def until(self, count: int) -> None:
-        with trio.fail_after(PATIENCE):
-            while len(self.seen) < count:
-                await self.changed.wait()
+    peer: str = "rm"
+    reply: Callable[[dict[str, Any]], dict[str, Any]] = lambda envelope: {"applied": True}
+    change = EnvelopeRecorder.receive
 
     def summary(self) -> list[tuple[str, int, int]]:
         return [(e["op"], e["report_id"], e["revision"]) for e in self.seen]

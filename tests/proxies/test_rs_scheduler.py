@@ -12,9 +12,9 @@ weekly and monthly periods, catch-up after an outage, ad hoc pairs run once.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,14 @@ from starwrs.grammar.catalogue import validate
 from starwrs.grammar.catalogue_fulfil import FulfilAddReportDefinition
 from starwrs.grammar.seed import seed_text
 from starwrs.protocol import Request
-from starwrs.proxies.framework import Caller, Proxy, serve_proxy
+from starwrs.proxies.framework import Proxy, serve_proxy
 from starwrs.proxies.rs.server import ReportScheduler, serve_rs
 from starwrs.proxies.rs.store import FIRST_REQUEST_ID
 from starwrs.runtime.config import Address, Deployment, free_port
 from starwrs.runtime.pki import Pki, ensure_pki
 from starwrs.runtime.pool import ProxyPool
+
+from .recorders import EnvelopeRecorder
 
 NY = ZoneInfo("America/New_York")
 UTC = dt.UTC
@@ -68,26 +70,12 @@ class Clock:
 
 
 @dataclass
-class Arbitrator:
+class Arbitrator(EnvelopeRecorder):
     """Records the envelopes the scheduler publishes; can refuse while 'down'."""
 
-    seen: list[dict[str, Any]] = field(default_factory=list)
-    changed: trio.Event = field(default_factory=trio.Event)
-    down: bool = False
-
-    async def published(self, caller: Caller, envelope: dict[str, Any]) -> tuple[int, bytes]:
-        assert caller.peer == "rs"
-        if self.down:
-            return 7006, b"<ERROR=7006>"
-        self.seen.append(envelope)
-        self.changed.set()
-        self.changed = trio.Event()
-        return 0, msgpack.packb({"request_id": envelope["request_id"]})
-
-    async def until(self, count: int) -> None:
-        with trio.fail_after(PATIENCE):
-            while len(self.seen) < count:
-                await self.changed.wait()
+    peer: str = "rs"
+    reply: Callable[[dict[str, Any]], dict[str, Any]] = lambda e: {"request_id": e["request_id"]}
+    published = EnvelopeRecorder.receive
 
     def requests(self) -> list[FulfilAddReportDefinition]:
         out = []
