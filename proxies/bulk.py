@@ -29,6 +29,7 @@ general failure, logged, never a traceback on the wire.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import hashlib
 import logging
@@ -98,20 +99,21 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class Sink:
+class Sink(abc.ABC):
     """Where a put's data goes: staged as it arrives, committed only when whole.
 
     Subclass it or use :class:`FileSink`.
     """
 
+    @abc.abstractmethod
     async def write(self, data: bytes | memoryview) -> None:
         """Stage one frame's data."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def commit(self) -> Message:
         """The data is complete and checked: keep it; return the answer message."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def discard(self) -> None:
         """The transfer failed: forget everything staged."""
 
