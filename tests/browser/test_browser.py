@@ -124,11 +124,17 @@ def open_requestor(page: Any) -> None:
     page.get_by_role("button", name="Report Requestor").click()
     expect(page.get_by_role("heading", name="Report Requestor", level=1)).to_be_visible()
     expect(page.get_by_role("heading", name=re.compile("^Standard reports: "))).to_be_visible()
+    # every request the screen makes when it opens has been answered (a session ended
+    # while one is in flight shows the logon page at once, before the test's next step)
+    expect(page.get_by_role("heading", name="My reports")).to_be_visible()
+    expect(page.locator(".requestor-main .inventory[aria-busy]")).to_have_count(0)
+    expect(page.locator(".requestor-main .lead")).not_to_contain_text("Loading")
 
 
 def choose_category(page: Any, category: str) -> None:
     page.get_by_label("Report category").select_option(category)
     expect(page.get_by_role("heading", name=f"Standard reports: {category}")).to_be_visible()
+    expect(page.locator(".requestor-main .inventory[aria-busy]")).to_have_count(0)
 
 
 def inventory_row(page: Any, name: str) -> Any:
