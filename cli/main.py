@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "status": "cmd_status",
     "report": "cmd_report",
     "datamart": "cmd_datamart",
+    "collector": "cmd_collector",
 }
 
 
@@ -54,15 +55,31 @@ def version() -> str:
         return "unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every available sub-command registered."""
+def command_of(argv: Sequence[str] | None) -> str | None:
+    """The sub-command *argv* names, when it names one before any top-level option."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    return args[0] if args and args[0] in COMMANDS else None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Return the top-level parser with the sub-commands registered.
+
+    Every command module imports what its command needs (trio, DuckDB, pyarrow, …),
+    about a second of imports together; a command line that names its command imports
+    only that command's module (the others get a bare placeholder parser, so argparse
+    still knows every name).  ``starwrs --help`` and mistakes import them all.
+    """
     parser = Parser(
         prog="starwrs",
         description="starwrs: secure web reporting for telecom call detail data.",
     )
     parser.add_argument("--version", action="version", version=f"starwrs {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_name in COMMANDS.values():
+    wanted = command_of(argv)
+    for name, module_name in COMMANDS.items():
+        if wanted is not None and name != wanted:
+            sub.add_parser(name)  # never chosen: the command line named another one
+            continue
         try:
             module = importlib.import_module(f"{__package__}.{module_name}")
         except ModuleNotFoundError as err:
@@ -75,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``starwrs`` console script; returns the exit status."""
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         status: int = args.func(args)

@@ -175,7 +175,7 @@ _WORDS = st.sampled_from(
 @given(st.lists(_WORDS | st.text(max_size=8), max_size=6))
 def test_random_arguments_never_give_a_traceback(argv: list[str]) -> None:
     """The parser answers any argument list with a namespace or one line and exit 2."""
-    parser = build_parser()
+    parser = build_parser(argv)
     err = io.StringIO()
     code: object = 0
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
