@@ -15,9 +15,9 @@ column, ``numflag``) and the **Translation Table** (``colid``, ``value``,
   ``sql`` is an expression over **one call**, using the aliases of :data:`JOINS`
   (``pb`` is ``perspective_base``), and ``joins`` names the aliases it needs.
   Dimensions are grouped by that value; additive facts (``subtotalflag`` Y) are summed
-  per row, per subtotal and for the report total; derived columns (``equation``, the
-  seed's ``( C36 / CT36 ) * 100``) are computed by the formatter with
-  :mod:`starwrs.proxies.dss.expr` and never read from the datamart.
+  per row (Calls is counted: ``aggregate``), per subtotal and for the report total;
+  derived columns (``equation``, the seed's ``( C36 / CT36 ) * 100``) are computed by
+  the formatter with :mod:`starwrs.proxies.dss.expr` and never read from the datamart.
 * :data:`TRANSLATIONS` -- (colid, code as text) -> literal, for the columns whose
   ``translate`` flag is set; a code not in the table is written as it is.  Codes
   and literals come from the datamart's own reference data
@@ -60,18 +60,23 @@ __all__ = [
 #: The call's minute in the user's time zone: GMT minute + ``$tz_minutes``.
 LOCAL_TIME = "make_timestamp((pb.gmt_key::BIGINT + $tz_minutes) * 60000000)"
 
-#: alias -> the LEFT JOIN that brings it in (``pb`` = perspective_base, always present).
+#: alias -> the join that brings it in (``pb`` = perspective_base, always present).
+#: Every fact key is NOT NULL (``schema.FACT_COLUMNS``) and the load writes the
+#: dimension row of every key it stores (``0`` = none for toll-free, card and ID code
+#: has its own row), so a key join finds exactly one row: an inner join, which leaves
+#: DuckDB free to order the joins and to filter the dimension's scan.
 JOINS: Mapping[str, str] = {
-    "bc": "LEFT JOIN billing_corp AS bc ON bc.billing_corp_key = pb.billing_corp_key",
-    "acc": "LEFT JOIN access_type AS acc ON acc.access_type_key = pb.access_type_key",
-    "rg": "LEFT JOIN report_geo AS rg ON rg.geo_key = pb.report_geo_key",
-    "tf": "LEFT JOIN tollfree AS tf ON tf.tollfree_key = pb.tollfree_key",
-    "cd": "LEFT JOIN card AS cd ON cd.card_key = pb.card_key",
-    "ia": "LEFT JOIN idacc AS ia ON ia.idacc_key = pb.idacc_key",
-    "us": "LEFT JOIN usage AS us ON us.usage_key = pb.usage_key",
-    "lst": "LEFT JOIN lst ON lst.time_key = pb.lst_key",
+    "bc": "JOIN billing_corp AS bc ON bc.billing_corp_key = pb.billing_corp_key",
+    "acc": "JOIN access_type AS acc ON acc.access_type_key = pb.access_type_key",
+    "rg": "JOIN report_geo AS rg ON rg.geo_key = pb.report_geo_key",
+    "tf": "JOIN tollfree AS tf ON tf.tollfree_key = pb.tollfree_key",
+    "cd": "JOIN card AS cd ON cd.card_key = pb.card_key",
+    "ia": "JOIN idacc AS ia ON ia.idacc_key = pb.idacc_key",
+    "us": "JOIN usage AS us ON us.usage_key = pb.usage_key",
+    "lst": "JOIN lst ON lst.time_key = pb.lst_key",
     # the band with the greatest low_end <= duration (the bands are contiguous): an
-    # ASOF join is a merge, where a range join would test every band for every call
+    # ASOF join is a merge, where a range join would test every band for every call;
+    # not a key, so LEFT: a duration below every band would still be a call
     "dr": "ASOF LEFT JOIN duration_range AS dr ON pb.duration >= dr.low_end",
 }
 
@@ -93,6 +98,9 @@ class ColumnDef:
         equation: the derived column's equation (``format_columns`` Y), else "".
         sort_sql: a dimension's sort key when it is not the value itself ("").
         time: ``sql`` uses :data:`LOCAL_TIME` (needs ``$tz_minutes``).
+        aggregate: an additive fact's value for a group of calls when it is not
+            ``SUM`` of ``sql`` ("" = the sum): ``count(*)`` for Calls (67), which
+            DuckDB can also count below the dimension joins, where a sum of 1s it cannot.
     """
 
     colid: int
@@ -107,6 +115,7 @@ class ColumnDef:
     equation: str = ""
     sort_sql: str = ""
     time: bool = False
+    aggregate: str = ""
 
     @property
     def derived(self) -> bool:
@@ -141,8 +150,12 @@ def _dim(
     )
 
 
-def _fact(colid: int, label: str, datatype: str, decimals: int, sql: str) -> ColumnDef:
-    return ColumnDef(colid, label, datatype, decimals, "F", sql, (), additive=True)
+def _fact(
+    colid: int, label: str, datatype: str, decimals: int, sql: str, aggregate: str = ""
+) -> ColumnDef:
+    return ColumnDef(
+        colid, label, datatype, decimals, "F", sql, (), additive=True, aggregate=aggregate
+    )
 
 
 def _derived(colid: int, label: str, decimals: int, equation: str) -> ColumnDef:
@@ -190,7 +203,7 @@ _TABLE: tuple[ColumnDef, ...] = (
     _fact(36, "Minutes", "N", 1, "pb.duration"),
     _fact(37, "Total Amt", "C", 2, "pb.amount + pb.tax"),
     _fact(58, "Amount", "C", 2, "pb.amount"),
-    _fact(67, "Calls", "I", 0, "1"),
+    _fact(67, "Calls", "I", 0, "1", "count(*)"),  # 1 per call (a listing's row)
     # -- derived columns: the seed's % Min (61) and its siblings, averages per call/minute
     _derived(61, "% Min", 1, "( C36 / CT36 ) * 100"),
     _derived(62, "% Calls", 1, "( C67 / CT67 ) * 100"),

@@ -12,8 +12,12 @@ bound ``$pN`` parameter.  The statement has four stages::
 
     calls   one row per matching call: dimension values k<id> (sort keys s<id>) and the
             per-call facts f<id>; WHERE = corp ids, BILLING, direction, START/END, filters
-    detail  the report's rows: GROUP BY the dimensions, SUM the facts
-            (a list report -- Longest Calls ... -- keeps one row per call)
+            (a list report sorted first by a fact -- Longest Calls, Most Expensive
+            Calls -- also: that fact at or beyond its N-th value over the same calls,
+            a scalar top-N of one column, so only about N calls are joined and
+            formatted; ties at the cut pass, so the rows and their order are unchanged)
+    detail  the report's rows: GROUP BY the dimensions, SUM the facts (COUNT(*) the
+            calls, column 67) (a list report keeps one row per call)
     ranked  the first THRESHOLD RECCOUNT rows (the template's default when the ARD has
             none) by SORTBY, then every dimension and fact as tie-breakers, so the
             order is total and the cut deterministic (ORDER BY ... LIMIT: a top-N,
@@ -526,6 +530,24 @@ def build_query(
     return ReportQuery(sql, b.params, plan)
 
 
+def _cutoff(value: str, order: str, joins: list[str], where: list[str], limit: str) -> str:
+    """A listing's cut by its first sort key: *value* at least the N-th largest (or at
+    most the N-th smallest) over the same calls, where N is the threshold ``$limit``.
+
+    Every call of the top N passes, ties at the cut included, so the ``ORDER BY ...
+    LIMIT`` above it keeps exactly the same rows in the same order; but only about N
+    calls now reach the dimension joins and the per-call columns (dates, numbers),
+    and the scalar subquery is a top-N of one column.  *value* is a fact, NOT NULL
+    by schema (a NULL would sort last and fail the comparison).
+    """
+    way, pick, op = ("DESC", "min", ">=") if order == "D" else ("ASC", "max", "<=")
+    source = "perspective_base AS pb" + "".join(f" {j}" for j in joins)
+    return (
+        f"{value} {op} (SELECT {pick}(_v) FROM (SELECT {value} AS _v FROM {source}"
+        f" WHERE {' AND '.join(where)} ORDER BY _v {way} LIMIT {limit}))"
+    )
+
+
 def _statement(
     b: _Builder,
     dims: tuple[int, ...],
@@ -537,6 +559,7 @@ def _statement(
     where: list[str],
 ) -> str:
     defs: dict[int, ColumnDef] = {c: COLUMNS[c] for c in (*dims, *facts)}
+    filter_joins = [JOINS[alias] for alias in JOINS if alias in b.joins]  # WHERE's joins
     for c in dims:
         b.need(*defs[c].joins)
 
@@ -551,8 +574,13 @@ def _statement(
     group_cols = [f"k{c}" for c in dims] + [f"s{c}" for c in dims if defs[c].sort_sql]
     calls_cols = [f"{defs[c].sql} AS k{c}" for c in dims]
     calls_cols += [f"{defs[c].sort_sql} AS s{c}" for c in dims if defs[c].sort_sql]
-    calls_cols += [f"{defs[c].sql} AS f{c}" for c in facts]
+    # a fact with its own aggregate (Calls: count(*)) is read per call by a listing only
+    calls_cols += [f"{defs[c].sql} AS f{c}" for c in facts if listing or not defs[c].aggregate]
     joins = [JOINS[alias] for alias in JOINS if alias in b.joins]
+    limit = b.bind(threshold) if threshold is not None else ""
+    if listing and limit and sort and sort[0].column in facts:  # Longest Calls ...
+        first = sort[0]
+        where = [*where, _cutoff(defs[first.column].sql, first.order, filter_joins, where, limit)]
     calls = (
         "SELECT "
         + (", ".join(calls_cols) or "1 AS _one")
@@ -564,7 +592,7 @@ def _statement(
     if listing:
         detail = "SELECT * FROM calls"
     else:
-        sums = [f"SUM(f{c}) AS f{c}" for c in facts]
+        sums = [f"{defs[c].aggregate or f'SUM(f{c})'} AS f{c}" for c in facts]
         detail = f"SELECT {', '.join(group_cols + sums) or '1 AS _one'} FROM calls"
         # no dimensions: one row, unless there are no calls at all
         detail += f" GROUP BY {', '.join(group_cols)}" if group_cols else " HAVING COUNT(*) > 0"
@@ -586,8 +614,8 @@ def _statement(
     order += [f"f{c} ASC NULLS LAST" for c in facts if f"f{c}" not in sorted_by]
     order_by = ", ".join(order) or "1"
     source = "keyed"
-    if threshold is not None:  # a top-N: DuckDB keeps N rows, it does not sort them all
-        source = f"(SELECT * FROM keyed ORDER BY {order_by} LIMIT {b.bind(threshold)})"
+    if limit:  # a top-N: DuckDB keeps N rows, it does not sort them all
+        source = f"(SELECT * FROM keyed ORDER BY {order_by} LIMIT {limit})"
     ranked = f"SELECT *, row_number() OVER (ORDER BY {order_by}) AS _rank FROM {source}"
 
     detail_set = ["_rank", *group_cols]

@@ -539,6 +539,21 @@ NO_SUCH_CALLS = {
 }
 
 
+@pytest.mark.parametrize("order", ["D", "A"])
+@pytest.mark.parametrize(("column", "key"), [(36, "duration"), (58, "amount")])
+def test_a_listing_cut_inside_a_tie(data: Mart, column: int, key: str, order: str) -> None:
+    """A list report sorted by a fact is cut first by that fact's N-th value (a scalar
+    top-N); with the threshold's last call tied with the next one, the rows and their
+    order are still the oracle's."""
+    template = TEMPLATES[42]  # Longest Calls, outbound
+    values = sorted((c[key] for c in data.current("0")), reverse=order == "D")
+    reccount = next(n for n in range(1, len(values)) if values[n - 1] == values[n])
+    request = Request(template, template.columns, sort=((column, order),), reccount=reccount)
+    assert build_query(request.ard(), CORPS).sql.count(" LIMIT ") == 2  # the cut is there
+    records = check(data, request)
+    assert sum(r[0] == "D" for r in records) == reccount
+
+
 def test_the_seeds_city_summary(data: Mart) -> None:
     """The seed's ARD (Figure 13(a)), in Appendix D form: City Summary, June 1998, corp 90000003."""
     text = (
