@@ -17,6 +17,9 @@ from starwrs.collector.readers.testing import Row, Sample, samples
 from ..conftest import scaled
 
 FORMATS = ["asterisk", "cucm", "avaya", "mitel"]
+#: examples per test and format for tests that draw whole files: a file is ~300
+#: Hypothesis draws (~0.1 s each example on this machine), and there are 20 such tests
+READS = scaled(80)
 
 #: a line that is no record of any format: text or bytes, never blank, no newline
 garbage = (
@@ -63,7 +66,7 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=scaled(200))
+@settings(max_examples=READS)
 @given(data=st.data())
 def test_written_records_read_back_to_the_same_calls(fmt: str, data: st.DataObject) -> None:
     sample = data.draw(samples(fmt))
@@ -72,7 +75,7 @@ def test_written_records_read_back_to_the_same_calls(fmt: str, data: st.DataObje
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=scaled(200))
+@settings(max_examples=READS)
 @given(data=st.data(), cuts=st.lists(st.integers(min_value=0), max_size=12))
 def test_any_chunking_gives_the_same_result(fmt: str, data: st.DataObject, cuts: list[int]) -> None:
     sample = data.draw(samples(fmt))
@@ -80,7 +83,7 @@ def test_any_chunking_gives_the_same_result(fmt: str, data: st.DataObject, cuts:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=scaled(200))
+@settings(max_examples=READS)
 @given(data=st.data())
 def test_auto_detects_the_format(fmt: str, data: st.DataObject) -> None:
     sample = data.draw(samples(fmt))
@@ -91,7 +94,7 @@ def test_auto_detects_the_format(fmt: str, data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=scaled(200))
+@settings(max_examples=READS)
 @given(data=st.data(), lines=st.lists(st.tuples(st.integers(min_value=0), garbage), max_size=5))
 def test_garbage_lines_are_rejected_where_they_are(
     fmt: str, data: st.DataObject, lines: list[tuple[int, bytes]]
@@ -115,7 +118,7 @@ def test_garbage_lines_are_rejected_where_they_are(
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=scaled(200))
+@settings(max_examples=READS)
 @given(data=st.data())
 def test_a_record_cut_short_is_rejected(fmt: str, data: st.DataObject) -> None:
     sample = data.draw(samples(fmt, strict=True))

@@ -118,7 +118,9 @@ def _mutate(data: st.DataObject, text: str) -> str:
     return "".join(chars)
 
 
-@settings(max_examples=scaled(10_000))
+# 1,500 under CI: each example generates a message and runs both parsers (lark's is
+# ~1 ms); at 10,000 this one test took most of a CI run's half hour
+@settings(max_examples=scaled(1_500))
 @given(st.data(), st.one_of(messages().map(serialize), st.just(SEED_ARD)))
 def test_mutated_input_ends_in_a_message_or_a_coded_error(data: st.DataObject, text: str) -> None:
     mutated = _mutate(data, text)
