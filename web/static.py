@@ -12,7 +12,11 @@ A browser needs only part of it, so only that part is served
 * **vendor files** -- ``/vendor/<package>/<path>`` for exactly the files of
   :data:`VENDOR_FILES`, read from ``node_modules/<package>/<path>``: the pinned
   third-party parts the client loads (Tabulator, Vega, Vega-Lite, vega-embed,
-  topojson-client, us-atlas).  Test tools (axe-core) are not on the list.
+  topojson-client, us-atlas).  Test tools (axe-core) are not on the list.  Vega's
+  UMD builds are loaded with ``<script src>`` (``js/viewer/chart.js``); the CSP-safe
+  expression interpreter comes inside vega-embed's build, so vega-interpreter's own
+  file -- an ES module importing ``vega-util`` by bare name, which a browser resolves
+  only through an (inline, forbidden) import map -- is not served.
 
 Everything else -- ``/package.json``, ``/test/…``, ``/node_modules/…``, a vendor
 file not on the list -- is a 404, the same answer as for a file that does not exist.
@@ -96,7 +100,6 @@ VENDOR_FILES = frozenset(
         "vega/build/vega.min.js",
         "vega-lite/build/vega-lite.min.js",
         "vega-embed/build/vega-embed.min.js",
-        "vega-interpreter/build/vega-interpreter.js",
         "topojson-client/dist/topojson-client.min.js",
         "us-atlas/states-10m.json",
         "us-atlas/counties-10m.json",

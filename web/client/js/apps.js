@@ -31,6 +31,7 @@ export const APPLICATIONS = [
     name: "Message Center",
     target: "INBX",
     description: "Your completed reports and notifications.",
+    load: () => import("./inbox/index.js"),
   },
   {
     id: "orders",

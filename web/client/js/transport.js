@@ -146,3 +146,34 @@ export async function dispatch(target, message) {
   }
   return { status: frame.header.status, message: parsed, text: answerText };
 }
+
+/**
+ * Start a bulk transfer (mechanism 3): POST one request frame whose payload is the
+ * msgpack control map (a get), and return the answer's body as a byte stream of
+ * frames, read as it arrives (the web tier streams the data frames; a body cut
+ * short means the connection dropped: resume with a new get).  viewer/bulk.js
+ * reads it.
+ * @param {string} target ``INBX`` ...
+ * @param {Uint8Array} payload the msgpack control map
+ * @param {{signal?: AbortSignal}} [options] aborting closes the connection (a cancel)
+ * @returns {Promise<ReadableStream<Uint8Array>>}
+ * @throws {SessionEnded | HttpFailure}
+ */
+export async function openBulk(target, payload, { signal } = {}) {
+  const response = await post("/dispatch", {
+    headers: { "Content-Type": FRAME_TYPE },
+    body: buildFrame(Mechanism.BULK, target, payload),
+    signal,
+  });
+  if (response.status === 401) throw new SessionEnded();
+  const type = (response.headers.get("Content-Type") ?? "").split(";")[0].trim();
+  if (!response.ok || type !== FRAME_TYPE || !response.body) {
+    const body = await jsonOf(response);
+    throw new HttpFailure(
+      response.status,
+      body.error ?? response.status,
+      typeof body.message === "string" ? body.message : `HTTP ${response.status}`,
+    );
+  }
+  return response.body;
+}
