@@ -7,6 +7,12 @@ many were errors, restarts, resident memory.  State is ``up`` when the process i
 alive and its port accepts a connection, ``down`` when the process is gone,
 ``unreachable`` when it lives but does not answer.  Exit 0 when everything is up,
 1 when something is not, 2 when there is no deployment in ``STATE``.
+
+**Parked messages.**  Every outbox of the delivery path (``rm.db``, ``rs.db``,
+``arbitrator.db``, ``dss/ods<k>/outbox.db``, ``inbox/inbox.db``) is read, read-only,
+for the messages it parked as failed -- kept, never dropped: each is listed under its
+service with its subject, key, age, attempts and last error (in ``--json``, the
+service's ``parked`` list).  They do not change the exit status: the services are up.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ import argparse
 import json
 import os
 import socket
+import sqlite3
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -27,6 +35,8 @@ from starwrs.runtime.statelock import LOCK_FILE
 
 #: seconds to wait for a port or a metrics endpoint
 PROBE_TIMEOUT = 2.0
+#: parked messages listed per service (the oldest; the count says how many in all)
+PARKED_SHOWN = 20
 
 
 def register(sub: Any) -> None:
@@ -119,6 +129,93 @@ def _rows(
     return rows
 
 
+def outbox_files(state: Path) -> dict[str, Path]:
+    """The outbox database of each process of the delivery path, by process label."""
+    files = {
+        "rm": state / "rm.db",
+        "rs": state / "rs.db",
+        "arbitrator": state / "arbitrator.db",
+        "inbox": state / "inbox" / "inbox.db",
+    }
+    for path in sorted((state / "dss").glob("ods*/outbox.db")):
+        number = path.parent.name[len("ods") :]
+        if number.isdigit():
+            files[f"dss{int(number)}"] = path
+    return files
+
+
+def parked_messages(state: Path, now: float | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Every service's parked messages, oldest first (read-only; a missing file: none).
+
+    Each is ``{"subject", "key", "age_s", "attempts", "last_error"}``; at most
+    :data:`PARKED_SHOWN` per service, with ``{"more": n}`` last when there are more.
+    """
+    now = time.time() if now is None else now
+    found: dict[str, list[dict[str, Any]]] = {}
+    for service, path in outbox_files(state).items():
+        if not path.is_file():
+            continue
+        try:
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=PROBE_TIMEOUT)
+        except sqlite3.Error:
+            continue
+        try:
+            rows = con.execute(
+                "SELECT subject, key, created, attempts, last_error FROM outbox"
+                " WHERE state = 'failed' ORDER BY id LIMIT ?",
+                (PARKED_SHOWN + 1,),
+            ).fetchall()
+            total = len(rows)
+            if total > PARKED_SHOWN:
+                (total,) = con.execute(
+                    "SELECT count(*) FROM outbox WHERE state = 'failed'"
+                ).fetchone()
+        except sqlite3.Error:  # not (yet) an outbox, or busy past the timeout
+            continue
+        finally:
+            con.close()
+        listed: list[dict[str, Any]] = [
+            {
+                "subject": subject,
+                "key": key,
+                "age_s": round(max(0.0, now - created), 1),
+                "attempts": attempts,
+                "last_error": last_error or "",
+            }
+            for subject, key, created, attempts, last_error in rows[:PARKED_SHOWN]
+        ]
+        if total > PARKED_SHOWN:
+            listed.append({"more": total - PARKED_SHOWN})
+        found[service] = listed
+    return found
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def _print_parked(parked: dict[str, list[dict[str, Any]]]) -> None:
+    if not any(parked.values()):
+        return
+    print()
+    print("PARKED MESSAGES (failed for good; kept, never dropped)")
+    print(f"{'SERVICE':<14} {'SUBJECT':<18} {'KEY':<20} {'AGE':>6} {'ATTEMPTS':>8}  LAST ERROR")
+    for service, messages in parked.items():
+        for m in messages:
+            if "more" in m:
+                print(f"{service:<14} ... and {m['more']:,} more")
+                continue
+            error = " ".join(str(m["last_error"]).split())
+            error = error if len(error) <= 70 else error[:67] + "..."
+            print(
+                f"{service:<14} {m['subject']:<18} {m['key']:<20} {_age(m['age_s']):>6} "
+                f"{m['attempts']:>8}  {error}"
+            )
+
+
 def _serve_pid(state: Path) -> int | None:
     try:
         text = (state / LOCK_FILE).read_text(encoding="ascii").strip()
@@ -142,6 +239,10 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError):
         pids = {}
     rows = _rows(deployment, pids, _serve_pid(state))
+    parked = parked_messages(state)
+    for row in rows:
+        if row["service"] in parked:
+            row["parked"] = parked[row["service"]]
     if args.json:
         for row in rows:
             print(json.dumps(row, sort_keys=True))
@@ -156,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{row['state']:<12} {_n(row.get('requests')):>9} {_n(row.get('errors')):>7} "
                 f"{_n(row.get('restarts')):>8} {row.get('rss_mb', '-'):>7}"
             )
+        _print_parked(parked)
     return 0 if all(row["state"] == "up" for row in rows) else 1
 
 

@@ -154,8 +154,15 @@ GRANTS: tuple[Grant, ...] = (
     _row("rm", "inbox", "metadata files, A", messages=["A"]),
     _row("dss", "oe", "entitlements checked again"),
     _row("dss", "rm", "ARDA, NRL"),
+    # failure NRLs (envelopes) of requests their outboxes parked, no message of RM's
+    _row("rs", "rm", "failure NRL of a parked request (issue 12)", messages=()),
+    _row("arbitrator", "rm", "failure NRL of a parked request (issue 12)", messages=()),
     _row("dss", "inbox", "report files (A puts)", messages=["A"]),
     _row("inbox", "oe", "notification defaults (GUN)", messages=["GUN"]),
+    # the harvest (seed 003): priced calls into the corp's partition, news of rejections
+    _row("harvest", "dss", "LOAD puts of priced calls", messages=["LOAD"]),
+    _row("harvest", "oe", "an enterprise's users (GEU) for news", messages=["GEU"]),
+    _row("harvest", "inbox", "news of rejected records (A)", messages=["A"]),
 )
 
 #: (service, acronym) -> the only callers that may send that message
@@ -166,8 +173,8 @@ RESERVED: dict[tuple[str, str], frozenset[str]] = {
     ("oe", "VU"): frozenset({"dispatcher"}),  # password checks: the logon flow only
     ("dispatcher", "ENTC"): frozenset({"oe", "admin"}),
     ("oe", "GUN"): frozenset({"inbox", "admin"}),
-    ("oe", "GEU"): frozenset({"inbox", "admin"}),
-    ("inbox", "A"): frozenset({"rm", "dss", "admin"}),
+    ("oe", "GEU"): frozenset({"inbox", "admin", "harvest"}),
+    ("inbox", "A"): frozenset({"rm", "dss", "admin", "harvest"}),
 }
 
 _BY_PAIR: dict[tuple[str, str], Grant] = {(g.caller, g.service): g for g in GRANTS}

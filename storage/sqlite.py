@@ -23,7 +23,9 @@ The shape follows datasette's ``database.py``:
   the busy timeout instead of failing half-way), and ends with ``COMMIT``, or
   ``ROLLBACK`` on any exception including cancellation.  The lock is not
   re-entrant: inside a transaction use the :class:`Transaction` object, not
-  the store.
+  the store.  :meth:`Store.execute` (one statement, in autocommit mode) and
+  :meth:`Store.batch` (a few statements known beforehand) cost one trip to the
+  connection's thread instead of one per statement.
 * **separate read connections** (``PRAGMA query_only``) from a small pool; in
   WAL mode a reader never waits for the writer and sees the last committed
   state.  Reads made through a :class:`Transaction` go to the write
@@ -232,6 +234,63 @@ async def _aio_rollback(conn: aiosqlite.Connection) -> None:
     await conn.rollback()  # sqlite3: does nothing outside a transaction
 
 
+def _alone(raw: sqlite3.Connection, sql: str, params: Params, relaxed: bool) -> WriteResult:
+    """On the connection's thread: one statement in autocommit mode."""
+    if relaxed:
+        raw.execute("PRAGMA synchronous = NORMAL")
+    try:
+        cursor = raw.execute(sql, params)
+        return WriteResult(cursor.rowcount, cursor.lastrowid)
+    finally:
+        if relaxed:
+            raw.execute("PRAGMA synchronous = FULL")
+
+
+def _batch(
+    raw: sqlite3.Connection, steps: Sequence[tuple[str, Params]], relaxed: bool
+) -> list[list[Row]]:
+    """On the connection's thread: ``BEGIN IMMEDIATE``, *steps*, ``COMMIT``."""
+    if relaxed:
+        raw.execute("PRAGMA synchronous = NORMAL")
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            results = [raw.execute(sql, params).fetchall() for sql, params in steps]
+        except BaseException:
+            raw.rollback()
+            raise
+        raw.execute("COMMIT")
+        return results
+    finally:
+        if relaxed:
+            raw.execute("PRAGMA synchronous = FULL")
+
+
+# aiosqlite runs each call as one function on the connection's thread
+# (``Connection._execute``); its public methods are one such call per statement, so a
+# transaction built of them pays a thread hop per statement.  These two hand it the
+# whole unit of work as one function: one hop (about 0.2 ms of CPU on a shared VM).
+
+
+async def _aio_write_alone(
+    conn: aiosqlite.Connection, sql: str, params: Params, relaxed: bool
+) -> WriteResult:
+    """One write statement as its own (autocommit) transaction, in one hop."""
+    return cast(WriteResult, await _on_thread(conn)(_alone, conn._conn, sql, params, relaxed))
+
+
+async def _aio_batch(
+    conn: aiosqlite.Connection, steps: Sequence[tuple[str, Params]], relaxed: bool
+) -> list[list[Row]]:
+    """A whole short transaction (``ROLLBACK`` on error), in one hop."""
+    return cast("list[list[Row]]", await _on_thread(conn)(_batch, conn._conn, steps, relaxed))
+
+
+def _on_thread(conn: aiosqlite.Connection) -> Callable[..., Awaitable[Any]]:
+    """aiosqlite's own "run this function on the connection's thread" (untyped)."""
+    return cast("Callable[..., Awaitable[Any]]", conn._execute)
+
+
 # -- trio side ------------------------------------------------------------------
 
 
@@ -410,9 +469,48 @@ class Store:
         Raises:
             sqlite3.Error: as SQLite reports it.
             trio.ClosedResourceError: the store is closed.
+
+        One statement is atomic on its own, so it runs in SQLite's autocommit mode:
+        one crossing instead of three (``BEGIN``, the statement, ``COMMIT``); a write
+        statement takes the file's write lock when it starts, as ``BEGIN IMMEDIATE``
+        would.  Shielded like a ``COMMIT``: once begun, it is committed or fails.
         """
-        async with self.transaction(durable=durable) as tx:
-            return await tx.execute(sql, params)
+        self._check_open()
+        async with self._write_lock:
+            self._check_open()
+            relaxed = not durable and self.synchronous == "FULL"
+            with trio.CancelScope(shield=True):
+                result = await self._writer.call(_aio_write_alone, sql, params, relaxed)
+        return result
+
+    async def batch(
+        self, steps: Sequence[tuple[str, Params]], *, durable: bool = True
+    ) -> list[list[Row]]:
+        """Run a few statements in one transaction and one crossing; each one's rows.
+
+        For a transaction whose statements are all known beforehand (an outbox's
+        claim with ``UPDATE ... RETURNING``, or its acknowledgements and next
+        claim): ``BEGIN IMMEDIATE``, the statements, ``COMMIT`` cost one trip to the
+        connection's thread and back instead of one each.
+
+        Args:
+            steps: (sql, params) pairs, run in order.
+            durable: see :meth:`transaction`.
+
+        Returns:
+            The rows each statement returned (``[]`` for one that returns none).
+
+        Raises:
+            sqlite3.Error: as SQLite reports it (everything is rolled back).
+            trio.ClosedResourceError: the store is closed.
+        """
+        self._check_open()
+        async with self._write_lock:
+            self._check_open()
+            relaxed = not durable and self.synchronous == "FULL"
+            with trio.CancelScope(shield=True):
+                results = await self._writer.call(_aio_batch, list(steps), relaxed)
+        return results
 
     async def executemany(self, sql: str, seq: Iterable[Params]) -> int:
         """Run one statement per parameter set, all in one transaction.

@@ -16,7 +16,9 @@ republishes the message with the ODS#."  Here:
   status 0 answered, so a published request is never lost: the outbox
   (:mod:`starwrs.storage.outbox`) delivers it to ``DSS<k>`` in order, again after
   a lease or a back-off while that DSS is down, and the DSS acknowledges after its
-  own commit.  A REQUESTID published twice is delivered twice and queued once.
+  own commit.  A REQUESTID published twice is delivered twice and queued once.  An
+  envelope its DSS keeps refusing is parked, and its failure NRL goes to the Report
+  Manager through the same outbox (:func:`~starwrs.proxies.delivery.report_parked`).
 * **move** -- ``MOVE<CORP=c,ODS=k>`` (``starwrs admin datamart move``, the admin
   certificate only): the corp's calls are exported from the partition that holds
   them (bulk get ``XPRT``), loaded into partition *k* (bulk put ``LOAD``), the
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,15 @@ from starwrs.grammar import Member, Message, MessageError, parse
 from starwrs.grammar.catalogue_ods import MoveCorp, WhereCorp
 from starwrs.grammar.errors import ErrorCode, StarwrsError
 from starwrs.protocol import Request
+from starwrs.proxies.delivery import (
+    MAX_ATTEMPTS,
+    MAX_DELAY,
+    RM,
+    lease_for,
+    release_leases,
+    report_parked,
+    watch_outbox,
+)
 from starwrs.proxies.framework import Caller, Proxy, serve_proxy
 from starwrs.runtime.config import Deployment
 from starwrs.runtime.pki import load_pki
@@ -114,17 +126,24 @@ class Arbitrator:
         return 0, msgpack.packb({"request_id": request_id, "ods": partition})
 
     async def deliver(self, message: OutboxMessage) -> Outcome:
-        """Send one queued envelope to its DSS (the outbox's sender)."""
+        """Send one queued envelope to its DSS, or a failure report to RM (the sender)."""
         request = Request(message.destination, message.payload)
         try:
             answer = await self.pool.request(message.destination, request)
         except StarwrsError as err:
             return Retry(err.message)
-        if answer.status == 0:
+        if answer.status == 0 or (
+            message.destination == RM and answer.status == ErrorCode.RM_NRLA_RETRANSMISSION
+        ):
             return Delivered()
         if answer.status in _TRANSIENT:
             return Retry(f"status {answer.status}")
         return Refused(answer.status, answer.payload[:200].decode("utf-8", "replace"))
+
+    async def parked(self, message: OutboxMessage, reason: str) -> None:
+        """A request its partition keeps refusing: the Report Manager is told."""
+        what = f"the arbitrator could not hand the request to {message.destination}"
+        await report_parked(self.outbox, message, reason, what)
 
     async def where(self, corp: str) -> Message:
         partition = self.table().partition_of(corp)
@@ -247,10 +266,17 @@ async def serve_arbitrator(
     del index
     state = Path(deployment.state_dir)
     pki = load_pki(state)
-    routes = {t: a for t, a in deployment.proxies.items() if t.startswith("DSS")}
+    routes = {t: a for t, a in deployment.proxies.items() if t.startswith("DSS") or t == RM}
     pool = ProxyPool(routes, pki.internal_client_context("arbitrator"), deployment.limits)
     async with open_store(state / "arbitrator.db", MIGRATIONS) as store:
-        outbox = Outbox(store)
+        outbox = Outbox(
+            store,
+            lease=lease_for(deployment.limits),
+            max_delay=MAX_DELAY,
+            max_attempts=MAX_ATTEMPTS,
+        )
+        await release_leases(store)  # this process is the outbox's only deliverer
+        watch_outbox("arbitrator", store)
         arbitrator = Arbitrator(state, outbox, pool)
         try:
             async with trio.open_nursery() as nursery:
@@ -261,7 +287,9 @@ async def serve_arbitrator(
                     pki.internal_server_context("arbitrator"),
                     deployment.limits,
                 )
-                await nursery.start(outbox.run, arbitrator.deliver)
+                await nursery.start(
+                    partial(outbox.run, arbitrator.deliver, on_failed=arbitrator.parked)
+                )
                 task_status.started()
         finally:
             with trio.CancelScope(shield=True):

@@ -51,16 +51,17 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 import trio
 from starwrs.grammar import Member, Message, MessageError, parse, serialize
-from starwrs.grammar.catalogue import validate
 from starwrs.grammar.errors import ErrorCode, StarwrsError, describe
 from starwrs.protocol import ProtocolError
 from starwrs.proxies.delivery import (
     MAX_ATTEMPTS,
     MAX_DELAY,
     TRANSIENT,
+    failure_nrl,
     frame_sender,
     lease_for,
     release_leases,
+    report_parked,
     watch_outbox,
 )
 from starwrs.proxies.dss import requests as queue
@@ -384,8 +385,16 @@ class DssDelivery:
         await self._to_rm("NRL", rid, nrl, owner, ard=ard, error=error, stage="nrl")
 
     async def on_failed(self, message: OutboxMessage, reason: str) -> None:
-        """A message RM keeps refusing is parked (kept; ``starwrs status`` lists it)."""
+        """A message RM keeps refusing is parked (kept; ``starwrs status`` lists it).
+
+        A parked NRL is reported to the Report Manager as the request's failure (a
+        failure NRL with RM's own refusal as the reason), so that the user learns of
+        it; a parked ARDA is not (its NRL follows it).
+        """
         log.error("dss=%d parked %s: %s", self.partition.partition, message.key, reason)
+        if message.key.startswith("NRL:"):
+            what = "the Report Manager refused the report's notification"
+            await report_parked(self.outbox, message, reason, what)
 
 
 def _error_of(payload: bytes) -> int | None:
@@ -398,28 +407,7 @@ def _error_of(payload: bytes) -> int | None:
 
 def _failure_nrl(row: Row) -> Message:
     """The NRL of a request that produced no report (``ERR=1``, no file of its own)."""
-    from starwrs.proxies.rm.templates import TEMPLATES
-
-    template = TEMPLATES.get(int(row["std_report_id"]))
-    title = template.title if template else f"Report {row['std_report_id']}"
-    message = Message(
-        "NRL",
-        (
-            Member("TYPE", title[:30]),
-            Member("ENTPID", row["entp_id"]),
-            Member("USERID", row["user_id"]),
-            Member("STDRPTID", str(row["std_report_id"])),
-            Member("USERRPTID", str(row["user_report_id"])),
-            Member("REQUESTID", str(row["request_id"])),
-            Member("COMPRESS", "0"),
-            Member("LOC", f"r{row['request_id']}_error.txt"),
-            Member("FSIZE", "0"),
-            Member("PRESORTED", "0"),
-            Member("ERR", "1"),
-        ),
-    )
-    validate(message, "RM")  # what we send must be what the Report Manager accepts
-    return message
+    return failure_nrl(int(row["request_id"]), _owner(row))
 
 
 @asynccontextmanager

@@ -29,7 +29,12 @@ NRL.  Both arrive from the DSS's outbox as msgpack envelopes
   the item's ``A`` with ``PART=M`` (``PART=D`` for a failure's text), then sends
   the inbox the synchronous ``A``; 0 and 5005 ("already there") both mean done,
   and the INBOXID is recorded.  A delivery the inbox keeps refusing is parked, and
-  the report is marked ``FAILED`` with the reason (``on_failed``).
+  the report is marked ``FAILED`` with the reason (``on_failed``); the user gets an
+  ``ERRFLAG=1`` item with it.
+* **parked elsewhere** -- a request the scheduler's or the arbitrator's outbox
+  parked, or an NRL the DSS's parked, arrives as a failure NRL (``ERR=1``) from that
+  server (the ``rs`` and ``arbitrator`` certificates may send nothing else) and
+  takes the DSS failure's path above.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ from starwrs.grammar.catalogue_fulfil import (
 from starwrs.grammar.catalogue_rm import AddReportDefinition
 from starwrs.grammar.errors import ErrorCode, StarwrsError, describe
 from starwrs.protocol import ProtocolError, Request
-from starwrs.proxies.delivery import TRANSIENT
+from starwrs.proxies.delivery import FAILURE_KEY, TRANSIENT, failure_nrl, parked_code
 from starwrs.proxies.rm.metadata import metadata_text, run_metadata
 from starwrs.proxies.rm.store import ReportStore, UserReport
 from starwrs.proxies.rm.templates import TEMPLATES
@@ -69,6 +74,8 @@ log = logging.getLogger("starwrs.rm")
 
 #: the inbox's target
 INBOX = "INBX"
+#: certificates that may send failure NRLs only: their outboxes parked a request
+FAILURE_REPORTERS = ("rs", "arbitrator")
 
 
 def _base(loc: str) -> str:
@@ -183,9 +190,15 @@ class RunDelivery:
     # -- envelopes from the DSS -----------------------------------------------------------
 
     async def envelope(self, peer: str | None, envelope: dict[str, Any]) -> tuple[int, bytes]:
-        """One ARDA or NRL envelope from a DSS outbox; (status, answer)."""
-        if peer not in (None, "dss"):
+        """One ARDA or NRL envelope from a DSS outbox; (status, answer).
+
+        The scheduler and the arbitrator send failure NRLs only (``ERR=1``): the
+        requests their outboxes parked (:func:`~starwrs.proxies.delivery.report_parked`).
+        """
+        if peer not in (None, "dss", *FAILURE_REPORTERS):
             raise StarwrsError(ErrorCode.NOT_ENTITLED, "ARDA and NRL come from the DSS")
+        if peer in FAILURE_REPORTERS and envelope.get("kind") != "NRL":
+            raise StarwrsError(ErrorCode.NOT_ENTITLED, f"{peer} sends failure NRLs only")
         if envelope.get("subject") != "RM":
             raise StarwrsError(ErrorCode.NO_VALID_REQUEST, "subject must be RM")
         request_id = envelope.get("request_id")
@@ -199,7 +212,9 @@ class RunDelivery:
         if kind == "ARDA":
             return await self._arda(request_id, owner, text)
         if kind == "NRL":
-            return await self._nrl(request_id, owner, text, envelope)
+            return await self._nrl(
+                request_id, owner, text, envelope, failure_only=peer in FAILURE_REPORTERS
+            )
         raise StarwrsError(ErrorCode.NO_VALID_REQUEST, "kind must be ARDA or NRL")
 
     async def _owner(
@@ -236,7 +251,13 @@ class RunDelivery:
         return 0, msgpack.packb({"request_id": request_id, "new": new})
 
     async def _nrl(
-        self, request_id: int, owner: dict[str, Any], text: str, envelope: dict[str, Any]
+        self,
+        request_id: int,
+        owner: dict[str, Any],
+        text: str,
+        envelope: dict[str, Any],
+        *,
+        failure_only: bool = False,
     ) -> tuple[int, bytes]:
         try:
             nrl = validate(parse(text), "RM")
@@ -244,6 +265,8 @@ class RunDelivery:
             return _nrla(None, err.code)
         if not isinstance(nrl, NotifyReportLocation) or nrl.request_id != request_id:
             return _nrla(None, ErrorCode.FULFILLING_RESPONSE_INCORRECT)
+        if failure_only and not nrl.err:
+            return _nrla(nrl, ErrorCode.NOT_ENTITLED)
         if await self.reports.completed(request_id):
             return _nrla(nrl, ErrorCode.RM_NRLA_RETRANSMISSION)
         try:
@@ -426,13 +449,42 @@ class RunDelivery:
         return Refused(answer.status, answer.payload[:200].decode("utf-8", "replace")), None
 
     async def on_failed(self, message: OutboxMessage, reason: str) -> None:
-        """A parked delivery: the report's status becomes ``FAILED`` with the reason."""
+        """A parked delivery: the report's status becomes ``FAILED`` with the reason.
+
+        The user is told as for a DSS failure: an item with ``ERRFLAG=1`` holding
+        the reason goes to the inbox (key ``FAIL:<REQUESTID>``) -- unless that is
+        what parked.
+        """
         try:
             job = msgpack.unpackb(message.payload, raw=False)
             report_id, request_id = int(job["report_id"]), int(job["request_id"])
         except (ValueError, KeyError, TypeError, msgpack.ExtraData):
             return
-        await self.reports.failed(report_id, f"the inbox refused the report: {reason}", request_id)
+        why = f"the inbox refused the report: {reason}"
+        await self.reports.failed(report_id, why, request_id)
+        if message.key.startswith(FAILURE_KEY) or ":" not in message.subject:
+            log.error("rm failure item of request=%d parked: %s", request_id, reason)
+            return
+        report = await self.reports.get(message.subject.split(":", 1)[1], report_id)
+        if report is None:
+            return
+        try:
+            ard = AddReportDefinition.from_message(parse(report.definition))
+            owner = {
+                "user_id": report.user_id,
+                "entp_id": report.entp_id,
+                "user_report_id": report.report_id,
+                "std_report_id": report.template_id,
+            }
+            nrl = validate(failure_nrl(request_id, owner), "RM")
+        except MessageError:
+            log.exception("rm request=%d: no failure item", request_id)
+            return
+        assert isinstance(nrl, NotifyReportLocation)
+        job = self._failure_job(report, ard, nrl, parked_code(reason), why)
+        await self.reports.outbox.put(
+            message.subject, f"{FAILURE_KEY}{request_id}", INBOX, msgpack.packb(job)
+        )
 
 
 def _failure(error: object) -> tuple[int, str]:

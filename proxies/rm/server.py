@@ -17,7 +17,8 @@ as soon as order entry commits it.
 
 **Tenant isolation.** Only the ``dispatcher`` and ``dss`` certificates may connect
 (:mod:`starwrs.runtime.peers`; the web server's is refused with 7003 right after the
-handshake), so the key is the dispatcher's word. Every request needs a user (the
+handshake; ``rs`` and ``arbitrator`` send failure NRLs of parked requests and nothing
+else), so the key is the dispatcher's word. Every request needs a user (the
 dispatcher's ``USERID@ENTPID``; a request without one is 6107). The user must exist
 in order entry, belong to the enterprise the dispatcher named, and be enabled (else
 6107 / 7003). A ``USERID`` or ``ENTPID`` in a message that is not the caller's is

@@ -31,7 +31,9 @@ appropriate time."  Here:
 4. **publish** -- the outbox delivers each envelope to the arbitrator (target
    ``ARB``), again after a lease or a back-off while it is down; the envelope's
    ``deliver`` names the report so that the DSS puts the file into the inbox and
-   tells the Report Manager (ARDA, NRL).
+   tells the Report Manager (ARDA, NRL).  An envelope the arbitrator keeps refusing
+   is parked, and its failure NRL goes to the Report Manager (target ``RM``) through
+   the same outbox (:func:`~starwrs.proxies.delivery.report_parked`).
 
 The clock is injectable (epoch seconds) so tests can move time; the loop naps at
 most :data:`MAX_NAP` seconds, so a wall clock that jumps is noticed within a minute.
@@ -43,6 +45,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -60,13 +63,21 @@ from starwrs.grammar.catalogue_rm import AddReportDefinition
 from starwrs.grammar.codecs import DateRange, Schedule
 from starwrs.grammar.errors import ErrorCode, StarwrsError
 from starwrs.grammar.vocab import ScheduleKind
-from starwrs.proxies.delivery import frame_sender, lease_for, release_leases, watch_outbox
+from starwrs.proxies.delivery import (
+    RM,
+    frame_sender,
+    lease_for,
+    release_leases,
+    report_parked,
+    watch_outbox,
+)
 from starwrs.proxies.framework import Caller, Proxy, serve_proxy
 from starwrs.proxies.rs.schedule import Run, adhoc_runs, recurring_runs, zone_for
 from starwrs.proxies.rs.store import Change, ScheduleRow, ScheduleStore, open_schedule_store
 from starwrs.runtime.config import Deployment
 from starwrs.runtime.pki import load_pki
 from starwrs.runtime.pool import ProxyPool
+from starwrs.storage.outbox import OutboxMessage
 
 __all__ = [
     "MAX_NAP",
@@ -441,7 +452,7 @@ async def serve_rs(
     del index
     state = Path(deployment.state_dir)
     pki = load_pki(state)
-    routes = {t: a for t, a in deployment.proxies.items() if t == "ARB"}
+    routes = {t: a for t, a in deployment.proxies.items() if t in ("ARB", RM)}
     pool = ProxyPool(routes, pki.internal_client_context("rs"), deployment.limits)
     try:
         lease = lease_for(deployment.limits)
@@ -457,7 +468,14 @@ async def serve_rs(
                     pki.internal_server_context("rs"),
                     deployment.limits,
                 )
-                await nursery.start(store.outbox.run, frame_sender(pool))
+                # 6050: the Report Manager has the failure report of a request already
+                send = frame_sender(pool, done={int(ErrorCode.RM_NRLA_RETRANSMISSION)})
+
+                async def parked(message: OutboxMessage, reason: str) -> None:
+                    what = "the scheduler could not hand the request to the arbitrator"
+                    await report_parked(store.outbox, message, reason, what)
+
+                await nursery.start(partial(store.outbox.run, send, on_failed=parked))
                 await nursery.start(scheduler.run)
                 task_status.started(scheduler)
     finally:

@@ -267,6 +267,8 @@ async def test_only_the_dispatcher_and_dss_certificates_are_served(rm) -> None:
         status, text = await ask_as(rm, cert, "GRTD<REPORTID=90>")
         if cert in ("dispatcher", "dss"):
             assert status == 0, cert
+        elif cert in ("rs", "arbitrator"):  # connected for failure NRLs, nothing else
+            assert (status, text) == (7003, "SRTD<ERROR=7003>"), cert
         else:
             assert (status, text) == (7003, peers.REFUSAL.decode()), cert
 

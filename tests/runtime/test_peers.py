@@ -35,8 +35,13 @@ EXPECTED = {
     ("rm", "inbox"),
     ("dss", "oe"),
     ("dss", "rm"),
+    ("rs", "rm"),  # failure NRLs of parked requests (issue 12)
+    ("arbitrator", "rm"),
     ("dss", "inbox"),
     ("inbox", "oe"),  # notification defaults (issue 12)
+    ("harvest", "dss"),  # LOAD of priced calls (issue 15)
+    ("harvest", "oe"),  # GEU: who gets the news of rejected records
+    ("harvest", "inbox"),  # A: that news
 }
 #: every certificate name: today's, and the two services still to come
 NAMES = sorted({*SERVICE_NAMES, "arbitrator", "harvest"})
@@ -51,8 +56,8 @@ def test_the_table_is_the_issues_table() -> None:
 
 def test_the_web_servers_certificate_reaches_the_dispatcher_and_the_harvest_only() -> None:
     assert {g.service for g in peers.GRANTS if g.caller == "web"} == {"dispatcher", "harvest"}
-    assert peers.callers_of("rm") == {"dispatcher", "dss"}
-    assert peers.callers_of("oe") == {"dispatcher", "admin", "dss", "inbox"}
+    assert peers.callers_of("rm") == {"dispatcher", "dss", "rs", "arbitrator"}
+    assert peers.callers_of("oe") == {"dispatcher", "admin", "dss", "inbox", "harvest"}
     assert peers.grant_for(None, "dispatcher") is None
     assert peers.grant_for("nobody", "dispatcher") is None
 

@@ -77,7 +77,7 @@ def count(con: duckdb.DuckDBPyConnection, corp: str) -> int:
 
 
 #: each example loads a few batches (a load has a fixed cost of ~0.2 s): keep them few
-EXAMPLES = 60 if settings.default.derandomize else 12
+EXAMPLES = 25 if settings.default.derandomize else 12
 
 
 @settings(max_examples=EXAMPLES)
