@@ -10,6 +10,9 @@
         --color '#0b5f5a' [--accent '#9a3412'] [--legal TEXT] [--brand ID]
     starwrs admin --state DIR brand ENTPID --reset   # the house brand again
     starwrs admin --state DIR news --user USER --title T --text TEXT   # news (cli/admin_news.py)
+    starwrs admin --state DIR tariff load FILE       # tariffs (cli/admin_tariff.py)
+    starwrs admin --state DIR rerate --corp C --from DAY --to DAY   # (cli/admin_rerate.py)
+    starwrs admin --state DIR collector enroll ENTPID CERT   # collectors (cli/admin_collector.py)
 
 The request goes straight to the order entry proxy over mutual TLS with the
 ``admin`` certificate from ``STATE``; order entry then tells every dispatcher, so
@@ -33,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from starwrs.cli import admin_datamart, admin_news
+from starwrs.cli import admin_collector, admin_datamart, admin_news, admin_tariff
 from starwrs.grammar import Member, Message, parse, serialize
 from starwrs.grammar.catalogue_oe import MAX_LOGO_BYTES, brand_problem
 from starwrs.grammar.codecs import list_group
@@ -73,6 +76,8 @@ def register(sub: Any) -> None:
     brand.add_argument("--reset", action="store_true", help="present the house brand again")
     admin_datamart.register(actions)
     admin_news.register(actions)
+    admin_tariff.register(actions)
+    admin_collector.register(actions)
     parser.set_defaults(func=run)
 
 

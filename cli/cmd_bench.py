@@ -20,6 +20,8 @@ BENCHES: dict[str, str] = {
     "delivery": "starwrs.cli.bench_delivery:run",
     "load": "starwrs.cli.bench_datamart:run",
     "report": "starwrs.cli.bench_report:run",
+    "viewer": "starwrs.cli.bench_viewer:run",
+    "rating": "starwrs.cli.bench_rating:run",
 }
 
 

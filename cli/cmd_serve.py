@@ -80,6 +80,20 @@ def register(sub: Any) -> None:
         help="e-mail-to-pager gateway, {pin} and {type} replaced (default {pin}@pager.invalid)",
     )
     parser.add_argument(
+        "--harvest-smtp",
+        type=_listen_option,
+        default="127.0.0.1:0",
+        metavar="HOST:PORT",
+        help="where the harvest takes collectors' e-mail (default a free loopback port)",
+    )
+    parser.add_argument(
+        "--harvest-mailbox",
+        type=_mailbox_option,
+        default="harvest@localhost",
+        metavar="ADDRESS",
+        help="the mailbox collectors send to (default harvest@localhost)",
+    )
+    parser.add_argument(
         "--no-restart",
         dest="restart",
         action="store_false",
@@ -100,6 +114,20 @@ def _smtp_option(text: str) -> str:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:25)")
     return f"{host.strip('[]')}:{int(port)}"
+
+
+def _listen_option(text: str) -> str:
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (port 0: any free one)")
+    return f"{host.strip('[]')}:{int(port)}"
+
+
+def _mailbox_option(text: str) -> str:
+    local, at, domain = text.strip().rpartition("@")
+    if not at or not local or not domain or not text.isascii() or any(c in text for c in " <>"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an e-mail address")
+    return text.strip()
 
 
 def _pager_option(text: str) -> str:
@@ -156,9 +184,17 @@ def prepare(args: argparse.Namespace) -> Deployment:
         log_levels=dict(args.log_level),
         smtp=getattr(args, "smtp", None),
         pager_gateway=getattr(args, "pager_gateway", None) or "{pin}@pager.invalid",
+        harvest_smtp=_harvest_smtp(getattr(args, "harvest_smtp", None) or "127.0.0.1:0"),
+        harvest_mailbox=getattr(args, "harvest_mailbox", None) or "harvest@localhost",
     )
     deployment.save()
     return deployment
+
+
+def _harvest_smtp(text: str) -> Address:
+    """The harvest's SMTP address; port 0 becomes a free port now (kept on restarts)."""
+    host, _, port = text.rpartition(":")
+    return Address(host, int(port) or free_port(host))
 
 
 async def load_demo_data(state: Path) -> Path:
@@ -241,5 +277,11 @@ def run(args: argparse.Namespace) -> int:
         made = load_demo_datamart(deployment.state_dir, args.demo_calls)
         if made:
             print(f"starwrs: demo datamart: {made}", flush=True)
+    if deployment.harvest_smtp is not None:
+        print(
+            f"starwrs: harvest takes mail for {deployment.harvest_mailbox}"
+            f" at {deployment.harvest_smtp} (STARTTLS)",
+            flush=True,
+        )
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     return trio.run(partial(supervise, deployment, restart=args.restart, inherit=(lock,)))

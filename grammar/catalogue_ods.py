@@ -15,9 +15,16 @@ servers reach each other (docs/runtime.md, "The datamart's servers"):
 ``RPT``     bulk get resource: the finished report file ``RPT<REQUESTID=7>``
 ``RPTA``    the answer acronym of a refused ``RPT``
 ``LOAD``    bulk put resource: priced calls as an Arrow IPC stream, ``LOAD<CORP=…>``
+            (``BATCH=id``: loaded once per id, a repeat answers the first load's ROWS)
 ``LODA``    ``LODA<ERROR=0,ROWS=n>``
-``XPRT``    bulk get resource: one corp's calls as an Arrow IPC stream
+``XPRT``    bulk get resource: one corp's calls as an Arrow IPC stream; ``FROM``/``TO``
+            (GMT minutes since 1970, ``gmt_key``; TO excluded) limit it to a period
 ``XPTA``    the answer acronym of a refused ``XPRT``
+``RRAT``    bulk put resource, admin: re-priced calls replacing a corp's calls of a
+            period, ``RRAT<CORP=…,FROM=…,TO=…,ROWS=n,CHECK=c>`` (ROWS and CHECK: what
+            the period held when it was exported, else 6103 and nothing changes)
+``RRTA``    ``RRTA<ERROR=0,ROWS=n,REPORTS=<<USERID,ENTPID,REQUESTID,TITLE,RANGES>…>>``:
+            the delivered reports of the corp's enterprise whose period meets it
 ``PURG``    ``PURG<CORP=…>``: delete a corp's calls (after it moved away)
 ``PRGA``    ``PRGA<ERROR=0,ROWS=n>``
 ``MOVE``    admin, to the arbitrator: ``MOVE<CORP=90000003,ODS=2>``
@@ -37,7 +44,7 @@ from collections.abc import Mapping
 from starwrs.grammar.codecs import Id, Int, Text
 from starwrs.grammar.typed import TypedMessage, TypedResponse, param, typed
 
-__all__ = ["ARB_MESSAGES", "DSS_OPS_MESSAGES"]
+__all__ = ["ARB_MESSAGES", "CHECK_MODULUS", "DSS_OPS_MESSAGES"]
 
 #: a corp id (the seed's are 8 digits; other deployments may use up to 12 characters)
 _CORP = Text(12)
@@ -74,6 +81,8 @@ class LoadCalls(TypedMessage):
 
     ACRONYM = "LOAD"
     corp_id: str | None = param("CORP", _CORP, default=None)
+    #: the harvest's batch id: a batch loaded before is not loaded again (exactly once)
+    batch: str | None = param("BATCH", Text(64), default=None)
 
 
 @typed
@@ -90,6 +99,33 @@ class ExportCalls(TypedMessage):
 
     ACRONYM = "XPRT"
     corp_id: str = param("CORP", _CORP, required=True)
+    since: int | None = param("FROM", Int(0, 2**31 - 1), default=None)
+    until: int | None = param("TO", Int(0, 2**31 - 1), default=None)
+
+
+_MINUTE = Int(0, 2**31 - 1)
+#: RRAT's CHECK: the sum of the period's gmt_key values modulo this prime
+CHECK_MODULUS = 999_999_999_989
+
+
+@typed
+class RerateCalls(TypedMessage):
+    """RRAT -- bulk put resource: a period of a corp's calls, priced again."""
+
+    ACRONYM = "RRAT"
+    corp_id: str = param("CORP", _CORP, required=True)
+    since: int = param("FROM", _MINUTE, required=True)
+    until: int = param("TO", _MINUTE, required=True)
+    rows: int = param("ROWS", Int(0, 10**12), required=True)
+    checksum: int = param("CHECK", Int(0, CHECK_MODULUS), required=True)
+
+
+@typed
+class RerateCallsAck(TypedResponse):
+    """RRTA -- rows replaced, and the delivered reports that met the period."""
+
+    ACRONYM = "RRTA"
+    rows: int | None = param("ROWS", Int(0, 10**12), default=None)
 
 
 @typed
@@ -155,6 +191,8 @@ DSS_OPS_MESSAGES = _index(
     ExportCalls,
     PurgeCalls,
     PurgeCallsAck,
+    RerateCalls,
+    RerateCallsAck,
 )
 #: the arbitrator's messages (service ARB)
 ARB_MESSAGES = _index(MoveCorp, MoveCorpAck, WhereCorp, WhereCorpAck)

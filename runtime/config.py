@@ -102,6 +102,11 @@ class Deployment:
     #: the e-mail-to-pager gateway: a page goes to this address, ``{pin}`` and
     #: ``{type}`` replaced by the pager's PIN and type
     pager_gateway: str = "{pin}@pager.invalid"
+    #: where the harvest's SMTP listener takes collectors' batches (``--harvest-smtp``);
+    #: None: no listener
+    harvest_smtp: Address | None = None
+    #: the mailbox batches must be addressed to (``--harvest-mailbox``)
+    harvest_mailbox: str = "harvest@localhost"
 
     @property
     def path(self) -> Path:
@@ -121,6 +126,8 @@ class Deployment:
             "log_levels": dict(self.log_levels),
             "smtp": self.smtp,
             "pager_gateway": self.pager_gateway,
+            "harvest_smtp": asdict(self.harvest_smtp) if self.harvest_smtp else None,
+            "harvest_mailbox": self.harvest_mailbox,
         }
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
@@ -144,6 +151,8 @@ class Deployment:
             log_levels=_log_levels(data.get("log_levels", {})),
             smtp=data.get("smtp"),
             pager_gateway=data.get("pager_gateway") or "{pin}@pager.invalid",
+            harvest_smtp=Address(**data["harvest_smtp"]) if data.get("harvest_smtp") else None,
+            harvest_mailbox=data.get("harvest_mailbox") or "harvest@localhost",
         )
 
 

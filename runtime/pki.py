@@ -65,6 +65,7 @@ __all__ = [
     "ensure_pki",
     "load_pki",
     "peer_service_name",
+    "write_atomic",
 ]
 
 #: The services that talk to each other over mutual TLS; ``admin`` is the
@@ -280,7 +281,9 @@ def load_pki(
     return pki
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write *path* whole or not at all: a temporary file in its folder (made 0700 when
+    missing), fsync, rename.  Keys and certificates here and in the collector."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -301,11 +304,11 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write_atomic(path, pem, 0o600)
+    write_atomic(path, pem, 0o600)
 
 
 def _write_cert(path: Path, cert: x509.Certificate) -> None:
-    _write_atomic(path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomic(path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
 def _load_pair(cert_path: Path, key_path: Path) -> tuple[x509.Certificate, Any] | None:

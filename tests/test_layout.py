@@ -4,7 +4,7 @@ cli -> web / dispatcher / proxies / collector -> runtime / storage -> protocol -
 A module may import its own package and anything to its right, never to its left nor
 a sibling on its own tier (a proxy never imports the dispatcher or the web server).
 ``fixtures`` (demo data and generators) may use proxies' stores, and is used only by
-the cli and tests.
+the cli and tests.  The harvest proxy reads batches with the collector's modules.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ ALLOWED: dict[str, set[str]] = {
     "protocol": {"grammar"},
     "runtime": {"protocol", "grammar"},
     "storage": {"protocol", "grammar", "runtime"},
-    "proxies": {"runtime", "storage", "protocol", "grammar"},
+    # the harvest reads what the collector sends with the collector's own batch format,
+    # S/MIME and CDR readers (the collector never imports a proxy)
+    "proxies": {"collector", "runtime", "storage", "protocol", "grammar"},
     "dispatcher": {"runtime", "storage", "protocol", "grammar"},
     "web": {"runtime", "storage", "protocol", "grammar"},
     "collector": {"runtime", "storage", "protocol", "grammar"},

@@ -26,7 +26,11 @@ One ``dss`` process per partition owns its DuckDB file ``STATE/datamart/ods<k>.d
    status, history, error and NRL; bulk get ``RPT`` its file; bulk put ``LOAD``
    priced calls as an Arrow IPC stream (the one load operation: the generator
    when the system runs, the harvest, a corp moving in); bulk get ``XPRT`` one
-   corp's calls in the same form; ``PURG`` a corp's calls once it moved away.
+   corp's calls in the same form (or a period of them); ``PURG`` a corp's calls once
+   it moved away; bulk put ``RRAT`` (admin: ``starwrs admin rerate``) a period's calls
+   priced again, swapped in one transaction if the period still holds the calls it
+   was exported with (count and checksum), answered with the delivered reports of the
+   corp's enterprise whose period meets it.
 
 The NRL (Appendix B) of a finished request is what ``RQS`` answers in ``NRL=``.
 4. **Delivery** (:mod:`.delivery`) -- a request published with a ``deliver`` member
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -53,11 +58,13 @@ from starwrs.grammar import Member, Message, MessageError, TList, parse, seriali
 from starwrs.grammar.catalogue import validate
 from starwrs.grammar.catalogue_fulfil import FulfilAddReportDefinition
 from starwrs.grammar.catalogue_ods import (
+    CHECK_MODULUS,
     ExportCalls,
     LoadCalls,
     PurgeCalls,
     ReportFile,
     RequestStatus,
+    RerateCalls,
 )
 from starwrs.grammar.errors import ErrorCode, StarwrsError
 from starwrs.grammar.values import text_items
@@ -71,7 +78,13 @@ from starwrs.proxies.framework import Caller, Proxy, serve_proxy
 from starwrs.runtime.config import Deployment
 from starwrs.runtime.pki import load_pki
 from starwrs.runtime.pool import ProxyPool
-from starwrs.storage.datamart.export import export_batches, load_ipc, purge_calls, write_ipc
+from starwrs.storage.datamart.export import (
+    export_batches,
+    load_ipc,
+    purge_calls,
+    replace_period,
+    write_ipc,
+)
 from starwrs.storage.datamart.load import LoadError
 from starwrs.storage.datamart.store import open_partition
 
@@ -343,12 +356,16 @@ class DssPartition:
         except OSError:
             raise StarwrsError(ErrorCode.RM_FILE_OPEN, "the report file cannot be opened") from None
 
-    async def export_source(self, corp_id: str) -> Source:
-        """One corp's calls as an Arrow IPC stream file (``XPRT``, for a corp moving away)."""
-        path = self.staging / f"export-{corp_id}.arrows"
+    async def export_source(
+        self, corp_id: str, since: int | None = None, until: int | None = None
+    ) -> Source:
+        """One corp's calls as an Arrow IPC stream file (``XPRT``: a corp moving away, or
+        a period of them to re-rate)."""
+        period = "" if since is None and until is None else f"-{since}-{until}"
+        path = self.staging / f"export-{corp_id}{period}.arrows"
 
         def export(cur: duckdb.DuckDBPyConnection) -> int:
-            return write_ipc(path, export_batches(cur, corp_id))
+            return write_ipc(path, export_batches(cur, corp_id, since=since, until=until))
 
         rows = await self.db(export)
         log.info("dss=%d exported corp=%s rows=%d", self.partition, corp_id, rows)
@@ -368,11 +385,12 @@ class DssPartition:
         log.info("dss=%d purged corp=%s rows=%d", self.partition, corp_id, rows)
         return Message("PRGA", (Member("ERROR", "0"), Member("ROWS", str(rows))))
 
-    async def load_file(self, path: Path) -> Message:
-        """Load an Arrow IPC stream of priced calls (``LOAD``)."""
+    async def load_file(self, path: Path, batch: str | None = None) -> Message:
+        """Load an Arrow IPC stream of priced calls (``LOAD``); a *batch* id loaded
+        before is answered with its rows and not loaded again."""
 
         def load(cur: duckdb.DuckDBPyConnection) -> int:
-            return load_ipc(cur, path).rows  # in chunks, one transaction: flat memory
+            return load_ipc(cur, path, batch=batch).rows  # chunks, one transaction
 
         try:
             rows = await self.db(load)
@@ -384,6 +402,91 @@ class DssPartition:
             raise StarwrsError(ErrorCode.RM_PARAMETER_ERROR, str(err)[:200]) from None
         log.info("dss=%d loaded rows=%d", self.partition, rows)
         return Message("LODA", (Member("ERROR", "0"), Member("ROWS", str(rows))))
+
+
+    async def rerate_file(self, path: Path, req: RerateCalls) -> Message:
+        """Replace a period of a corp's calls with re-priced ones (``RRAT``); answer the
+        rows and the delivered reports of the corp's enterprise that met the period."""
+        since, until = req.since, req.until
+        if until <= since:
+            raise StarwrsError(ErrorCode.RM_PARAMETER_ERROR, "TO must be after FROM")
+
+        def rerate(cur: duckdb.DuckDBPyConnection) -> tuple[int, list[tuple[str, ...]]]:
+            rows = replace_period(
+                cur, path, req.corp_id, since, until,
+                expect=(req.rows, req.checksum), modulus=CHECK_MODULUS,
+            )  # fmt: skip
+            return rows, _delivered_reports(cur, req.corp_id, since, until)
+
+        try:
+            rows, reports = await self.db(rerate)
+        except (pa.ArrowInvalid, OSError) as err:
+            raise StarwrsError(
+                ErrorCode.INCORRECT_INPUT, f"not an Arrow IPC stream: {err}"
+            ) from None
+        except LoadError as err:
+            raise StarwrsError(ErrorCode.RM_PARAMETER_ERROR, str(err)[:200]) from None
+        log.info(
+            "dss=%d rerated corp=%s from=%d to=%d rows=%d reports=%d",
+            self.partition, req.corp_id, since, until, rows, len(reports),
+        )  # fmt: skip
+        from starwrs.grammar import Group, Seq
+
+        groups = tuple(Group(tuple(Member(None, v) for v in r)) for r in reports)
+        return Message(
+            "RRTA",
+            (
+                Member("ERROR", "0"),
+                Member("ROWS", str(rows)),
+                Member("REPORTS", Group((Member(None, Seq(groups)),))),
+            ),
+        )
+
+
+#: the statuses a request has once its file was put into the user's inbox
+_DELIVERED = ("ftp_success", "in_NRL", "NRL_sent")
+
+
+def _delivered_reports(
+    cur: duckdb.DuckDBPyConnection, corp_id: str, since: int, until: int
+) -> list[tuple[str, ...]]:
+    """(USERID, ENTPID, REQUESTID, title, ranges) of the delivered requests of *corp_id*'s
+    enterprise whose period meets [since, until) (GMT minutes); ranges ``a-b;c-d``."""
+    from starwrs.proxies.rm.templates import TEMPLATES
+
+    entps = [r[0] for r in cur.execute(
+        "SELECT DISTINCT enterprise_id FROM billing_corp WHERE corporate_id = ?", [corp_id]
+    ).fetchall()]  # fmt: skip
+    if not entps:
+        return []
+    rows = cur.execute(
+        "SELECT r.request_id, r.msg_desc FROM request r"
+        " WHERE (r.entpid IS NULL OR r.entpid IN (SELECT unnest(?::VARCHAR[])))"
+        " AND EXISTS (SELECT 1 FROM req_status s WHERE s.request_id = r.request_id"
+        " AND s.status IN (SELECT unnest(?::VARCHAR[]))) ORDER BY r.request_id",
+        [entps, list(_DELIVERED)],
+    ).fetchall()
+    found: list[tuple[str, ...]] = []
+    for request_id, text in rows:
+        try:
+            ard = validate(parse(str(text)), "DSS")
+        except MessageError:
+            continue
+        if not isinstance(ard, FulfilAddReportDefinition) or ard.entp_id not in entps:
+            continue
+        spans = [(_minutes(r.start), _minutes(r.end)) for r in ard.schedule.ranges]
+        if not any(a < until and b >= since for a, b in spans):
+            continue
+        template = TEMPLATES.get(ard.std_report_id)
+        title = template.title if template else f"Report {ard.std_report_id}"
+        ranges = ";".join(f"{a}-{b}" for a, b in spans)
+        found.append((str(ard.user_id), str(ard.entp_id), str(request_id), title, ranges))
+    return found
+
+
+def _minutes(stamp: dt.datetime) -> int:
+    epoch = dt.datetime(1970, 1, 1, tzinfo=stamp.tzinfo)
+    return int((stamp - epoch).total_seconds()) // 60
 
 
 class _Deferred(Exception):
@@ -465,7 +568,14 @@ def make_dss_proxy(partition: DssPartition) -> Proxy:
     @proxy.serves_get("XPRT", "XPTA")
     async def export(caller: Caller, req: ExportCalls) -> Source:
         del caller
-        return await partition.export_source(req.corp_id)
+        return await partition.export_source(req.corp_id, req.since, req.until)
+
+    @proxy.accepts_put("RRAT", "RRTA")
+    async def rerate(caller: Caller, req: RerateCalls, put: BulkPut) -> FileSink:
+        if caller.peer not in (None, "admin"):
+            raise StarwrsError(ErrorCode.NOT_ENTITLED, "RRAT is the operator's")
+        staging = partition.staging / f"rerate-{put.sha256[:16]}-{id(put):x}.arrows"
+        return FileSink(staging, functools.partial(partition.rerate_file, req=req))
 
     @proxy.handles("PURG", "PRGA")
     async def purge(caller: Caller, req: PurgeCalls) -> Message:
@@ -475,9 +585,9 @@ def make_dss_proxy(partition: DssPartition) -> Proxy:
 
     @proxy.accepts_put("LOAD", "LODA")
     async def load(caller: Caller, req: LoadCalls, put: BulkPut) -> FileSink:
-        del caller, req
+        del caller
         staging = partition.staging / f"load-{put.sha256[:16]}-{id(put):x}.arrows"
-        return FileSink(staging, partition.load_file)
+        return FileSink(staging, functools.partial(partition.load_file, batch=req.batch))
 
     return proxy
 

@@ -26,7 +26,8 @@ answers, through :mod:`starwrs.proxies.framework`:
   a bad value is 6103, an unknown enterprise 6115;
 * ``GUN`` / ``GEU`` -- the inbox's (and the admin's): a user's notification
   defaults (e-mail, pager stored as ``TYPE:PIN``), an enterprise's enabled users
-  (news); 6115 for an unknown user or enterprise, 7003 for anyone else.
+  (news; ``GEU`` also the harvest's); 6115 for an unknown user or enterprise, 7003 for
+  anyone else.
 
 Who may connect at all is the peer table's (:mod:`starwrs.runtime.peers`): the
 ``dispatcher``, ``admin`` (its admin messages only) and ``dss`` certificates; the
@@ -240,7 +241,8 @@ def make_oe_proxy(store: OrderEntryStore, notify: Notifier | None = None) -> Pro
 
     @proxy.handles("GEU", "GEUA")
     async def enterprise_users(caller: Caller, req: GetEnterpriseUsers) -> GetEnterpriseUsersAck:
-        _inbox_or_admin(caller)
+        if caller.peer != "harvest":  # the harvest's news of rejected call records
+            _inbox_or_admin(caller)
         if await store.enterprise_name(req.entp_id) is None:
             raise StarwrsError(ErrorCode.IDS_NOT_CORRECT, "unknown enterprise")
         users = await store.users(req.entp_id)

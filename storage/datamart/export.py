@@ -27,7 +27,9 @@ What a load does not keep is not exported: seconds (the time dimensions hold
 minutes), ``report_*`` (derived from the direction), the dimension rows' own keys.
 
 :func:`purge_calls` deletes a corp's fact rows (its dimension rows stay: other corps
-may share them, and an unused one costs nothing).
+may share them, and an unused one costs nothing).  :func:`replace_period` swaps a corp's
+calls of a period for re-priced ones (``RRAT``) in one transaction, guarded by
+:func:`period_tally` (count and checksum of the period when it was exported).
 
 **IPC stream files** are the on-wire form of ``LOAD`` and ``XPRT`` (PROTOCOL.md
 section 3 carries the file): :func:`write_ipc` writes batches to one as they come
@@ -55,8 +57,10 @@ __all__ = [
     "export_batches",
     "export_calls",
     "load_ipc",
+    "period_tally",
     "purge_calls",
     "read_ipc",
+    "replace_period",
     "write_ipc",
 ]
 
@@ -240,7 +244,12 @@ def _natural(batch: pa.RecordBatch, dims: dict[str, _Dimension]) -> pa.RecordBat
 
 
 def export_batches(
-    con: duckdb.DuckDBPyConnection, corp_id: str, *, batch_rows: int = EXPORT_BATCH_ROWS
+    con: duckdb.DuckDBPyConnection,
+    corp_id: str,
+    *,
+    batch_rows: int = EXPORT_BATCH_ROWS,
+    since: int | None = None,
+    until: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Yield *corp_id*'s calls in :data:`CALL_COLUMNS` form, *batch_rows* at a time.
 
@@ -251,7 +260,12 @@ def export_batches(
     cur = con.cursor()  # a cursor of its own: the stream must not meet other results
     try:
         dims = _dimensions(cur, corp_id)
-        reader = cur.sql(_fact_sql(), params=[corp_id]).to_arrow_reader(max(1, batch_rows))
+        sql = _fact_sql()
+        params: list[object] = [corp_id]
+        if since is not None or until is not None:  # a period: GMT minutes, until excluded
+            sql += " AND gmt_key >= ? AND gmt_key < ?"
+            params += [since or 0, until if until is not None else 2**31 - 1]
+        reader = cur.sql(sql, params=params).to_arrow_reader(max(1, batch_rows))
         yielded = False
         for batch in reader:
             if batch.num_rows or not yielded:
@@ -272,6 +286,80 @@ def purge_calls(con: duckdb.DuckDBPyConnection, corp_id: str) -> int:
     """Delete *corp_id*'s calls (not its dimension rows); the number of calls deleted."""
     rows = con.execute("DELETE FROM perspective_base WHERE corp_id = ?", [corp_id]).fetchall()
     return int(rows[0][0]) if rows else 0
+
+
+def period_tally(
+    con: duckdb.DuckDBPyConnection, corp_id: str, since: int, until: int, modulus: int
+) -> tuple[int, int]:
+    """(calls, sum of their ``gmt_key`` modulo *modulus*) of *corp_id* in [since, until)."""
+    row = con.execute(
+        "SELECT count(*), coalesce(sum(gmt_key::BIGINT), 0) % ? FROM perspective_base"
+        " WHERE corp_id = ? AND gmt_key >= ? AND gmt_key < ?",
+        [modulus, corp_id, since, until],
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def replace_period(
+    con: duckdb.DuckDBPyConnection,
+    path: Path | str,
+    corp_id: str,
+    since: int,
+    until: int,
+    *,
+    expect: tuple[int, int],
+    modulus: int,
+    chunk_rows: int = LOAD_CHUNK_ROWS,
+) -> int:
+    """Replace *corp_id*'s calls of [since, until) with the IPC stream file *path*, in one
+    transaction, if the period still holds what *expect* says (:func:`period_tally`).
+
+    Running it again with the same file changes nothing more (the period holds the
+    file's calls): a re-rate whose answer was lost can be sent again.
+
+    Returns:
+        The calls loaded.
+
+    Raises:
+        LoadError: the period changed since *expect* was taken, or the file holds a call
+            of another corp or outside the period, or a load error; nothing changed.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _unchanged(period_tally(con, corp_id, since, until, modulus), expect, corp_id)
+        con.execute(
+            "DELETE FROM perspective_base WHERE corp_id = ? AND gmt_key >= ? AND gmt_key < ?",
+            [corp_id, since, until],
+        )
+        rows = 0
+        for chunk in _chunks(path, max(1, chunk_rows)):
+            _inside(chunk, corp_id, since, until)
+            rows += load_calls(con, chunk, transaction=False).rows
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return rows
+
+
+def _unchanged(now: tuple[int, int], expect: tuple[int, int], corp_id: str) -> None:
+    if now != expect:
+        raise LoadError(
+            f"corp {corp_id}'s calls of the period changed since they were exported"
+            f" ({now[0]} calls now, {expect[0]} then)"
+        )
+
+
+def _inside(chunk: pa.Table, corp_id: str, since: int, until: int) -> None:
+    if not chunk.num_rows:
+        return
+    corps = pc.unique(chunk.column("corp_id").cast(pa.string())).to_pylist()
+    if corps != [corp_id]:
+        raise LoadError(f"the re-rated calls are not all corp {corp_id}'s: {corps[:3]}")
+    gmt = pc.cast(chunk.column("gmt").cast(pa.timestamp("s")), pa.int64())
+    low, high = pc.min(gmt).as_py() // 60, pc.max(gmt).as_py() // 60
+    if low < since or high >= until:
+        raise LoadError("the re-rated calls are not all inside the period")
 
 
 # -- Arrow IPC stream files -------------------------------------------------------------------
@@ -338,10 +426,19 @@ def _chunks(path: Path | str, rows: int) -> Iterator[pa.Table]:
 
 
 def load_ipc(
-    con: duckdb.DuckDBPyConnection, path: Path | str, *, chunk_rows: int = LOAD_CHUNK_ROWS
+    con: duckdb.DuckDBPyConnection,
+    path: Path | str,
+    *,
+    chunk_rows: int = LOAD_CHUNK_ROWS,
+    batch: str | None = None,
 ) -> LoadResult:
     """Load the IPC stream file *path* with :func:`load_calls`, at most *chunk_rows*
     calls at a time, all in one transaction (all or nothing).
+
+    With a *batch* id (the harvest's) the load is recorded in ``loaded_batch`` in the
+    same transaction, and a batch id recorded before is not loaded again: its
+    recorded row count is returned (``dimension_rows`` 0).  So a sender that cannot
+    tell whether its load committed (it died, or the answer was lost) sends it again.
 
     Raises:
         LoadError: as :func:`load_calls`; the partition is unchanged.
@@ -350,10 +447,23 @@ def load_ipc(
     rows = added = 0
     con.execute("BEGIN TRANSACTION")
     try:
+        if batch is not None:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS loaded_batch (batch_id VARCHAR PRIMARY KEY,"
+                " rows BIGINT NOT NULL, loaded TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            seen = con.execute(
+                "SELECT rows FROM loaded_batch WHERE batch_id = ?", [batch]
+            ).fetchone()
+            if seen is not None:
+                con.execute("ROLLBACK")
+                return LoadResult(int(seen[0]), 0)
         for chunk in _chunks(path, max(1, chunk_rows)):
             result = load_calls(con, chunk, transaction=False)
             rows += result.rows
             added += result.dimension_rows
+        if batch is not None:
+            con.execute("INSERT INTO loaded_batch (batch_id, rows) VALUES (?, ?)", [batch, rows])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -130,7 +130,7 @@ async def test_only_the_dispatcher_admin_and_dss_certificates_are_served(oe) -> 
         status, text = await ask(oe, "GUA<USERID=jeanvnet2>", cert=cert)
         if cert in ("dispatcher", "dss", "admin"):
             assert status == 0, cert
-        elif cert == "inbox":  # served, but only its own messages
+        elif cert in ("inbox", "harvest"):  # served, but only their own messages
             assert (status, text) == (7003, "GUAA<ERROR=7003>")
         else:
             assert (status, text.encode()) == (7003, peers.REFUSAL), cert
@@ -153,6 +153,9 @@ async def test_notification_defaults_are_for_the_inbox_and_the_admin(oe) -> None
         status, _ = await ask(oe, "GUN<USERID=jeanvnet2>", cert=cert, key=key)
         assert status == 7003, cert
     assert (await ask(oe, "GEU<ENTPID=10324488>", cert="inbox"))[0] == 7003  # the admin's
+    # the harvest tells an enterprise's users of rejected call records: GEU, not GUN
+    assert (await ask(oe, "GEU<ENTPID=10324488>", cert="harvest"))[0] == 0
+    assert (await ask(oe, "GUN<USERID=jeanvnet2>", cert="harvest"))[0] == 7003
 
 
 async def test_password_checks_are_the_dispatchers_alone(oe) -> None:

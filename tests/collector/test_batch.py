@@ -1,0 +1,167 @@
+"""The batch format and the CMS reader: round trips, and hostile input that ends only in
+the module's own one-line errors (never another exception)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from starwrs.collector import batch as batches
+from starwrs.collector import cms, identity, smime
+
+ids = st.text(alphabet="0123456789abcdefABCDEF._-", min_size=8, max_size=64)
+enterprises = st.text(alphabet="0123456789ABCDEFXYZ", min_size=1, max_size=12)
+bodies = st.binary(max_size=2000)
+
+
+@given(
+    batch_id=ids,
+    enterprise=enterprises,
+    fmt=st.sampled_from(["asterisk", "cucm", "avaya", "mitel"]),
+    body=bodies,
+    records=st.integers(0, 10**6),
+    first_line=st.integers(1, 10**9),
+    header_lines=st.integers(0, 5),
+    offset=st.none() | st.tuples(st.integers(0, 10**12), st.integers(0, 10**12)),
+    source=st.text(max_size=300),
+    file_date=st.none() | st.dates(dt.date(2000, 1, 1), dt.date(2099, 12, 31)),
+)
+def test_a_batch_reads_back_as_it_was_built(
+    batch_id: str,
+    enterprise: str,
+    fmt: str,
+    body: bytes,
+    records: int,
+    first_line: int,
+    header_lines: int,
+    offset: tuple[int, int] | None,
+    source: str,
+    file_date: dt.date | None,
+) -> None:
+    created = dt.datetime(2026, 12, 1, 23, 30, 49, tzinfo=dt.UTC)
+    built = batches.Batch(
+        batch_id=batch_id, enterprise=enterprise, format=fmt, records=records, body=body,
+        source=source or "-", first_line=first_line, offset=offset,
+        timezone="America/New_York", header_lines=header_lines, file_date=file_date,
+        created=created, collector="pbx1",
+    )  # fmt: skip
+    back = batches.parse(batches.build(built))
+    assert back.body == body
+    assert (back.batch_id, back.enterprise, back.format, back.records) == (
+        batch_id,
+        enterprise,
+        fmt,
+        records,
+    )
+    assert (back.first_line, back.header_lines, back.offset, back.file_date) == (
+        first_line,
+        header_lines,
+        offset,
+        file_date,
+    )
+    assert back.created == created
+    assert back.timezone == "America/New_York"
+    assert back.source == (("".join(c if " " <= c <= "~" else "?" for c in source))[:255] or "-")
+
+
+@given(st.binary(max_size=3000))
+def test_any_bytes_are_a_batch_or_one_batch_error(data: bytes) -> None:
+    try:
+        batches.parse(data)
+    except batches.BatchError as err:
+        problem = str(err)
+    else:
+        problem = ""
+    assert "\n" not in problem
+
+
+@pytest.mark.parametrize(
+    ("entity", "words"),
+    [
+        (b"X-Starwrs-Batch: abcdefgh\r\n", "no blank line"),
+        (b"X-Starwrs-Enterprise: 1\r\n\r\n", "X-Starwrs-Batch is missing"),
+        (b"X-Starwrs-Batch: short\r\n\r\n", "8-64"),
+        (
+            b"X-Starwrs-Batch: abcdefgh\r\nX-Starwrs-Enterprise: 1\r\n"
+            b"X-Starwrs-Format: nortel\r\n\r\n",
+            "is not one of",
+        ),
+        (
+            b"X-Starwrs-Batch: abcdefgh\r\nX-Starwrs-Enterprise: 1\r\nX-Starwrs-Format: avaya\r\n"
+            b"X-Starwrs-Records: 1\r\n\r\n",
+            "X-Starwrs-Timezone is missing",
+        ),
+        (
+            b"X-Starwrs-Batch: abcdefgh\r\nX-Starwrs-Enterprise: 1\r\n"
+            b"X-Starwrs-Format: cucm\r\n\r\n",
+            "X-Starwrs-Records is missing",
+        ),
+        (b"X-Starwrs-Batch: abcdefgh\r\nX-Starwrs-Batch: abcdefgi\r\n\r\n", "appears twice"),
+        (b"Content-Type: text/plain\r\n\r\n", "not a call-record batch"),
+    ],
+)
+def test_what_a_batch_must_have(entity: bytes, words: str) -> None:
+    with pytest.raises(batches.BatchError, match=words):
+        batches.parse(entity)
+
+
+def test_build_refuses_what_parse_would() -> None:
+    good = batches.Batch("abcdefgh", "00022924", "asterisk", 1, b"x\n", timezone="UTC")
+    batches.build(good)
+    for bad in (
+        good.__class__("a b", "00022924", "asterisk", 1, b""),
+        good.__class__("abcdefgh", "0002 2924", "asterisk", 1, b""),
+        good.__class__("abcdefgh", "00022924", "asterisk", 1, b""),  # no time zone
+    ):
+        with pytest.raises(ValueError):
+            batches.build(bad)
+
+
+# -- the CMS reader ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def signed() -> tuple[bytes, object]:
+    key, cert, _csr = identity.make_collector_identity("00022924", "pbx1", "p@x.example")
+    return smime.sign(b"the content\r\n", cert, key), cert
+
+
+def test_a_signature_verifies_and_names_its_digest(signed: tuple[bytes, object]) -> None:
+    der, cert = signed
+    parsed = cms.parse_signed_data(der)
+    assert parsed.content == b"the content\r\n"
+    verified = cms.verify(parsed, [cert])  # type: ignore[list-item]
+    assert verified.digest_name == "sha256"
+    assert verified.signing_time is not None
+
+
+@given(st.data())
+def test_a_truncated_or_altered_signature_is_one_cms_error(
+    signed: tuple[bytes, object], data: st.DataObject
+) -> None:
+    der, cert = signed
+    cut = data.draw(st.integers(0, len(der) - 1))
+    flip = data.draw(st.integers(0, len(der) - 1))
+    for hostile in (der[:cut], der[:flip] + bytes([der[flip] ^ 0x41]) + der[flip + 1 :]):
+        try:
+            cms.verify(cms.parse_signed_data(hostile), [cert])  # type: ignore[list-item]
+        except cms.CmsError as err:
+            problem = str(err)
+        else:
+            problem = ""
+        assert "\n" not in problem
+
+
+@given(st.binary(max_size=500))
+def test_any_bytes_are_signed_data_or_one_cms_error(data: bytes) -> None:
+    with contextlib.suppress(cms.CmsError):
+        cms.parse_signed_data(data)
+
+
+def test_deep_indefinite_nesting_is_refused() -> None:
+    hostile = b"\x30\x80" * 10_000 + b"\x00\x00" * 10_000
+    with pytest.raises(cms.CmsError, match="nested too deeply"):
+        cms.parse_signed_data(hostile)
