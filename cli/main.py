@@ -44,7 +44,13 @@ class Parser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
+
+
+def printable(text: str) -> str:
+    """*text* with every character that is not printable escaped (``\\x1e``): an
+    argument the user typed must not break the one line of an error in two."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def version() -> str:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from starwrs.cli.main import build_parser, main
 from starwrs.runtime.config import Address, Deployment
@@ -173,6 +173,7 @@ _WORDS = st.sampled_from(
 
 @settings(max_examples=scaled(500))
 @given(st.lists(_WORDS | st.text(max_size=8), max_size=6))
+@example(["serve", "\x1e"])  # a record separator once split the error line in two
 def test_random_arguments_never_give_a_traceback(argv: list[str]) -> None:
     """The parser answers any argument list with a namespace or one line and exit 2."""
     parser = build_parser(argv)
