@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import socket
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -176,10 +177,40 @@ def process_label(name: str, index: int = 0) -> str:
     return name
 
 
+#: where :func:`free_port` looks: below Linux's default ephemeral range (32768-60999),
+#: from which the kernel picks the local port of every outgoing connection and of
+#: every ``bind(0)``
+_PORT_RANGE = (20000, 32767)
+
+
+def _ephemeral_floor() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return _PORT_RANGE[1] + 1
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that was free a moment ago (for internal listeners)."""
+    """Return a TCP port that was free a moment ago (for internal listeners).
+
+    The port is drawn at random outside the kernel's ephemeral range: a port that
+    ``bind(0)`` hands out can be taken, before our listener binds it, by any outgoing
+    connection on the machine (two deployments starting side by side did exactly that);
+    a port below the range is taken only by another listener that chose it.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
+    low, high = _PORT_RANGE[0], min(_PORT_RANGE[1], _ephemeral_floor() - 1)
+    rng = random.SystemRandom()
+    for _ in range(200) if high > low else ():
+        port = rng.randint(low, high)
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(family, socket.SOCK_STREAM) as sock:  # fall back to the kernel
         sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
+        port = sock.getsockname()[1]
         return port
