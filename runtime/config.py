@@ -212,5 +212,5 @@ def free_port(host: str = "127.0.0.1") -> int:
             return port
     with socket.socket(family, socket.SOCK_STREAM) as sock:  # fall back to the kernel
         sock.bind((host, 0))
-        port = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
