@@ -99,11 +99,11 @@ SEED_TEXTS = [path.read_text(encoding="utf-8") for path in FIXTURES]
 class Harness:
     """One node process answering JSON lines; ``ask`` sends a request, returns the answer."""
 
-    def __init__(self, node: str) -> None:
+    def __init__(self, node: str, harness: Path = HARNESS) -> None:
         # kept open for the process's life, closed by close()
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self._proc = subprocess.Popen(
-            [node, str(HARNESS), "--stdio"],
+            [node, str(harness), "--stdio"],
             cwd=CLIENT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

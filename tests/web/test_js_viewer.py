@@ -23,15 +23,10 @@ from __future__ import annotations
 import csv
 import decimal
 import io
-import json
-import os
-import select
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import msgpack
 import pytest
@@ -42,64 +37,16 @@ from starwrs.protocol.events import BulkData
 from starwrs.proxies.dss import expr as ex
 
 from ..conftest import scaled
-from .test_js_protocol import _node
+from .test_js_protocol import Harness, _node
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT = ROOT / "web" / "client"
 HARNESS = CLIENT / "test" / "viewer_harness.mjs"
-ANSWER_TIMEOUT = 60.0
-
-
-class Harness:
-    """One node process answering JSON lines."""
-
-    def __init__(self, node: str) -> None:
-        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
-        self._proc = subprocess.Popen(
-            [node, str(HARNESS), "--stdio"],
-            cwd=CLIENT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-        )
-        self._buffer = b""
-
-    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
-        stdin, stdout = self._proc.stdin, self._proc.stdout
-        assert stdin is not None
-        assert stdout is not None
-        stdin.write(json.dumps(request).encode("ascii") + b"\n")
-        stdin.flush()
-        while b"\n" not in self._buffer:
-            ready, _, _ = select.select([stdout], [], [], ANSWER_TIMEOUT)
-            if not ready:
-                pytest.fail(f"node gave no answer in {ANSWER_TIMEOUT:.0f} s to {request!r:.200}")
-            chunk = os.read(stdout.fileno(), 1 << 20)
-            if not chunk:
-                self._stderr.seek(0)
-                pytest.fail(f"node exited: {self._stderr.read()[-2000:]!r}")
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        answer: dict[str, Any] = json.loads(line)
-        assert "crash" not in answer, f"{request!r:.300}\n{answer['crash']}"
-        return answer
-
-    def close(self) -> None:
-        assert self._proc.stdin is not None
-        assert self._proc.stdout is not None
-        self._proc.stdin.close()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        self._proc.stdout.close()
-        self._stderr.close()
 
 
 @pytest.fixture(scope="module")
 def js() -> Iterator[Harness]:
-    harness = Harness(_node())
+    harness = Harness(_node(), HARNESS)
     yield harness
     harness.close()
 
