@@ -18,11 +18,13 @@ What the tests check besides the screens:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,27 @@ def chromium() -> str:
             pytest.fail(why)
         pytest.skip(why)
     return found
+
+
+@contextlib.contextmanager
+def launched_chromium() -> Iterator[Any]:
+    """Debian's Chromium, launched headless through Playwright's sync API.
+
+    trio-asyncio (imported with the stores) installs its own event loop policy;
+    Playwright's sync API wants a plain asyncio loop of its own.
+    """
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium()
+    policy = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
+    try:
+        with sync_playwright() as p:
+            launched = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+            yield launched
+            launched.close()
+    finally:
+        asyncio.set_event_loop_policy(policy)
 
 
 def axe_source() -> str:

@@ -13,7 +13,6 @@ Content-Security-Policy violation anywhere.  Screenshots of the screens go to
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import http.client
 import re
@@ -35,10 +34,10 @@ from .helpers import (
     admin,
     axe_source,
     axe_violations,
-    chromium,
     client_send,
     controls_of,
     csp_violations,
+    launched_chromium,
     shots_dir,
 )
 
@@ -65,18 +64,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    executable = chromium()
-    # trio-asyncio (imported with the stores) installs its own event loop policy;
-    # Playwright's sync API wants a plain asyncio loop of its own
-    policy = asyncio.get_event_loop_policy()
-    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
-    try:
-        with playwright.sync_playwright() as p:
-            launched = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-            yield launched
-            launched.close()
-    finally:
-        asyncio.set_event_loop_policy(policy)
+    with launched_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")

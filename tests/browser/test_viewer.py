@@ -21,7 +21,6 @@ certificate (:func:`starwrs.cli.bench_viewer.put_item`).
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import io
@@ -44,9 +43,9 @@ from .helpers import (
     admin,
     axe_source,
     axe_violations,
-    chromium,
     client_send,
     csp_violations,
+    launched_chromium,
     run_cli,
     shots_dir,
 )
@@ -96,16 +95,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    executable = chromium()
-    policy = asyncio.get_event_loop_policy()  # see test_browser.py: trio-asyncio's policy
-    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
-    try:
-        with playwright.sync_playwright() as p:
-            launched = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-            yield launched
-            launched.close()
-    finally:
-        asyncio.set_event_loop_policy(policy)
+    with launched_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
