@@ -27,7 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from starwrs.runtime.pki import write_atomic
+from starwrs.runtime.pki import write_atomic, write_certificate, write_key
 
 __all__ = [
     "fingerprint",
@@ -48,21 +48,6 @@ PROVIDER_LIFETIME = dt.timedelta(days=825)
 def fingerprint(cert: x509.Certificate) -> str:
     """The certificate's SHA-256 fingerprint, lower-case hex (the enrollment key)."""
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-
-
-def write_key(path: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> None:
-    """Write a private key as unencrypted PKCS #8 PEM, mode 0600."""
-    data = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    write_atomic(path, data, 0o600)
-
-
-def write_certificate(path: Path, cert: x509.Certificate) -> None:
-    """Write a certificate as PEM."""
-    write_atomic(path, cert.public_bytes(serialization.Encoding.PEM))
 
 
 def load_key(path: Path) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:

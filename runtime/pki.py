@@ -51,7 +51,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = [
@@ -66,6 +66,8 @@ __all__ = [
     "load_pki",
     "peer_service_name",
     "write_atomic",
+    "write_certificate",
+    "write_key",
 ]
 
 #: The services that talk to each other over mutual TLS; ``admin`` is the
@@ -298,7 +300,8 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+def write_key(path: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> None:
+    """Write a private key as unencrypted PKCS #8 PEM, mode 0600."""
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -307,7 +310,8 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     write_atomic(path, pem, 0o600)
 
 
-def _write_cert(path: Path, cert: x509.Certificate) -> None:
+def write_certificate(path: Path, cert: x509.Certificate) -> None:
+    """Write a certificate as PEM, mode 0644."""
     write_atomic(path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
@@ -457,8 +461,8 @@ def _ensure_leaf(
         if issued_here and _fresh(cert, now) and set(names) <= _san_values(cert):
             return
     cert, key = _make_leaf(ca[0], ca[1], names, usages, now)
-    _write_key(key_path, key)
-    _write_cert(cert_path, cert)
+    write_key(key_path, key)
+    write_certificate(cert_path, cert)
 
 
 def ensure_pki(
@@ -498,8 +502,8 @@ def ensure_pki(
     pair = _load_pair(pki.ca_cert, ca_key_path)
     if pair is None or not _fresh(pair[0], now):
         ca_cert, ca_key = _make_ca(now)
-        _write_key(ca_key_path, ca_key)
-        _write_cert(pki.ca_cert, ca_cert)
+        write_key(ca_key_path, ca_key)
+        write_certificate(pki.ca_cert, ca_cert)
     else:
         ca_cert, ca_key = pair
     ca = (ca_cert, ca_key)
