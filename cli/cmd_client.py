@@ -47,7 +47,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import trio
-from starwrs.cli.client_http import ClientError, HttpResponse, HttpsClient
 from starwrs.grammar import MessageError, parse
 from starwrs.grammar.catalogue import SERVICES, lookup
 from starwrs.grammar.errors import ErrorCode, describe
@@ -73,6 +72,7 @@ from starwrs.protocol import (
 )
 from starwrs.protocol.header import header_to_dict
 from starwrs.runtime.config import Deployment
+from starwrs.runtime.https import ClientError, HttpResponse, HttpsClient
 from starwrs.runtime.pki import client_context_for_ca
 
 __all__ = ["register", "run"]

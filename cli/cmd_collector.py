@@ -4,16 +4,19 @@ and state directory; ``starwrs serve`` does not start it).
 ::
 
     starwrs collector init --state DIR --enterprise ENTPID --provider-cert FILE \\
-        --to harvest@provider --smtp HOST:PORT [--smtp-ca FILE] [--tls starttls|tls|none]
+        --to harvest@provider (--smtp HOST:PORT [--smtp-ca FILE] [--tls starttls|tls|none]
+        [--smtp-user USER] | --url https://HOST:PORT --user USERID [--web-ca FILE])
         [--from ADDRESS] [--name NAME] [--tz ZONE] [--format auto|asterisk|cucm|avaya|mitel]
-        [--batch-records N] [--batch-bytes N] [--smtp-user USER] [--cert FILE] [--force]
+        [--batch-records N] [--batch-bytes N] [--cert FILE] [--force]
     starwrs collector run --state DIR --watch FOLDER [--pattern GLOB] [--interval S]
     starwrs collector send --state DIR FILE... [--patience S] [--resend-refused]
     starwrs collector status --state DIR
 
 ``init`` makes the collector's key, self-signed certificate and certificate request
 (give ``DIR/collector.pem`` to the provider: ``starwrs admin collector enroll``) and
-writes the configuration (:mod:`starwrs.collector.config`).  ``run`` watches a folder
+writes the configuration (:mod:`starwrs.collector.config`): batches go by e-mail
+(``--smtp``) or over the network (``--url``, the provider's web tier, logged on as
+``--user`` with ``$STARWRS_COLLECTOR_PASSWORD``).  ``run`` watches a folder
 (the PBX's CDR folder, e.g. ``/var/log/asterisk/cdr-csv``) and sends new records
 until stopped; ``send`` sends what is new in the files named and waits up to
 ``--patience`` seconds for every batch to be taken; ``status`` shows the spool.  See
@@ -60,9 +63,24 @@ def register(sub: Any) -> None:
     init.add_argument("--to", required=True, metavar="ADDRESS", help="the harvest mailbox")
     init.add_argument(
         "--smtp",
-        required=True,
         metavar="HOST:PORT",
-        help="the SMTP relay (or the provider's harvest listener)",
+        help="e-mail path: the SMTP relay (or the provider's harvest listener)",
+    )
+    init.add_argument(
+        "--url",
+        metavar="https://HOST:PORT",
+        help="network path: the provider's web tier (instead of --smtp)",
+    )
+    init.add_argument(
+        "--user",
+        metavar="USERID",
+        help="network path: the collector's logon (password: $STARWRS_COLLECTOR_PASSWORD)",
+    )
+    init.add_argument(
+        "--web-ca",
+        type=Path,
+        metavar="FILE",
+        help="network path: CA the web tier's certificate chains to (default: system)",
     )
     init.add_argument(
         "--smtp-ca",
@@ -141,6 +159,8 @@ def _init(args: argparse.Namespace) -> int:
         batch_records=args.batch_records,
         batch_bytes=args.batch_bytes,
         host=host,
+        url=args.url,
+        user=args.user,
     )
     try:
         cfg.check()
@@ -148,8 +168,9 @@ def _init(args: argparse.Namespace) -> int:
         return _fail(str(err))
     try:
         provider = identity.load_certificate(args.provider_cert)
-        if args.smtp_ca is not None:
-            identity.load_certificate(args.smtp_ca)
+        for ca in (args.smtp_ca, args.web_ca):
+            if ca is not None:
+                identity.load_certificate(ca)
     except (OSError, ValueError) as err:
         return _fail(f"cannot read a certificate: {err}")
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -175,10 +196,11 @@ def _init(args: argparse.Namespace) -> int:
             if problem:
                 return _fail(problem)
         shutil.copyfile(args.provider_cert, state / config.PROVIDER_FILE)
-        if args.smtp_ca is not None:
-            shutil.copyfile(args.smtp_ca, state / config.SMTP_CA_FILE)
-        else:
-            (state / config.SMTP_CA_FILE).unlink(missing_ok=True)
+        for ca, name in ((args.smtp_ca, config.SMTP_CA_FILE), (args.web_ca, config.WEB_CA_FILE)):
+            if ca is not None:
+                shutil.copyfile(ca, state / name)
+            else:
+                (state / name).unlink(missing_ok=True)
         cfg.save(state)
     except OSError as err:
         return _fail(f"cannot write {state}: {err.strerror or err}")
@@ -311,8 +333,8 @@ def _status(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         async with open_spool(args.state) as spool:
-            print(f"collector {cfg.name} for enterprise {cfg.enterprise}: {cfg.to}"
-                  f" via {cfg.smtp} ({cfg.tls})")  # fmt: skip
+            print(f"collector {cfg.name} for enterprise {cfg.enterprise}: {cfg.path},"
+                  f" {cfg.destination}")  # fmt: skip
             print(f"certificate sha256 {identity.fingerprint(loaded.cert)}")
             files = await spool.files()
             print(f"files: {len(files)}")

@@ -14,12 +14,19 @@ provider's)::
     provider.pem          the provider's certificate: batches are encrypted to it
     smtp-ca.pem           (optional) the CA that the SMTP server's TLS certificate
                           must chain to; without it the system's trust store
+    web-ca.pem            (optional, the network path) the same for the provider's
+                          web tier
     spool.db              the spool (:mod:`starwrs.collector.spool`)
 
 :class:`Config` is ``collector.json``; :func:`load` reads the directory and checks
-everything once, so a mistake is one line before anything is read or sent.  The SMTP
-password, when the relay wants one, comes from the environment
-(``STARWRS_COLLECTOR_SMTP_PASSWORD``), never from a file of ours.
+everything once, so a mistake is one line before anything is read or sent.
+
+A collector sends by one of two paths: **e-mail** (``smtp``: the relay, or the
+harvest's own listener) or **the network** (``url``: the provider's web tier, with
+``user``, the collector's own logon -- :mod:`starwrs.collector.network`).  The batch
+is the same sealed e-mail either way (``to`` is its recipient).  Passwords come from
+the environment, never from a file of ours: ``STARWRS_COLLECTOR_SMTP_PASSWORD`` for
+a relay that wants one, ``STARWRS_COLLECTOR_PASSWORD`` for the web logon.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import re
 import zoneinfo
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -44,7 +52,10 @@ CERT_FILE = "collector.pem"
 CSR_FILE = "collector.csr"
 PROVIDER_FILE = "provider.pem"
 SMTP_CA_FILE = "smtp-ca.pem"
+WEB_CA_FILE = "web-ca.pem"
 PASSWORD_ENV = "STARWRS_COLLECTOR_SMTP_PASSWORD"  # noqa: S105 - a variable name
+WEB_PASSWORD_ENV = "STARWRS_COLLECTOR_PASSWORD"  # noqa: S105 - a variable name
+_USER = re.compile(r"^[0-9A-Za-z._-]{1,20}$")
 
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
 _ENTP = re.compile(r"^[0-9A-Za-z]{1,12}$")
@@ -76,7 +87,7 @@ class Config:
     name: str
     sender: str  # MAIL FROM and From:
     to: str  # the provider's harvest mailbox
-    smtp: str  # HOST:PORT of the relay (or of the harvest itself)
+    smtp: str | None = None  # HOST:PORT of the relay (or of the harvest itself)
     tls: str = "starttls"
     smtp_user: str | None = None
     format: str = "auto"
@@ -84,6 +95,20 @@ class Config:
     batch_records: int = 5000
     batch_bytes: int = 4 * 1024 * 1024
     host: str = "-"
+    url: str | None = None  # https://HOST:PORT of the provider's web tier
+    user: str | None = None  # the collector's logon there
+
+    @property
+    def path(self) -> str:
+        """``network`` or ``e-mail``: how batches go."""
+        return "network" if self.url else "e-mail"
+
+    @property
+    def destination(self) -> str:
+        """Where batches go, for people."""
+        if self.url:
+            return f"{self.url} as {self.user}"
+        return f"{self.to} via {self.smtp} ({self.tls})"
 
     def check(self) -> None:
         """Raises ConfigError for a value that cannot work."""
@@ -94,7 +119,22 @@ class Config:
         for what, address in (("--from", self.sender), ("--to", self.to)):
             if not _ADDRESS.match(address) or not address.isascii():
                 raise ConfigError(f"{what} {address!r} is not an e-mail address")
-        parse_hostport(self.smtp)
+        if self.url is None:
+            if self.smtp is None:
+                raise ConfigError("give --smtp HOST:PORT (e-mail) or --url https://... (network)")
+            parse_hostport(self.smtp)
+        else:
+            parts = urlsplit(self.url)
+            try:
+                parts.port  # noqa: B018 - raises for a bad port
+            except ValueError:
+                raise ConfigError(f"--url {self.url!r} has a bad port") from None
+            if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/"):
+                raise ConfigError(f"--url {self.url!r} is not https://HOST[:PORT]")
+            if self.user is None or not _USER.match(self.user):
+                raise ConfigError("the network path needs --user USERID (1-20 of [0-9A-Za-z._-])")
+            if self.smtp is not None:
+                parse_hostport(self.smtp)
         if self.tls not in TLS_MODES:
             raise ConfigError(f"--tls must be one of {', '.join(TLS_MODES)}")
         if self.format != "auto" and self.format not in FORMATS:
@@ -125,11 +165,17 @@ class Loaded:
     cert: x509.Certificate
     provider: x509.Certificate
     smtp_ca: Path | None
+    web_ca: Path | None = None
 
     @property
     def password(self) -> str | None:
         """The SMTP password from the environment, if any."""
         return os.environ.get(PASSWORD_ENV)
+
+    @property
+    def web_password(self) -> str | None:
+        """The web logon's password from the environment, if any."""
+        return os.environ.get(WEB_PASSWORD_ENV)
 
 
 def load(state: Path) -> Loaded:
@@ -148,9 +194,7 @@ def load(state: Path) -> Loaded:
     except (OSError, ValueError) as err:
         raise ConfigError(f"cannot read {path}: {err}") from None
     known = {f.name for f in fields(Config)}
-    if not isinstance(data, dict) or not {"enterprise", "name", "sender", "to", "smtp"} <= set(
-        data
-    ):
+    if not isinstance(data, dict) or not {"enterprise", "name", "sender", "to"} <= set(data):
         raise ConfigError(f"{path} is missing settings; run starwrs collector init again")
     try:
         config = Config(**{k: v for k, v in data.items() if k in known})
@@ -165,5 +209,13 @@ def load(state: Path) -> Loaded:
         raise ConfigError(f"cannot read the collector's keys in {state}: {err}") from None
     if not isinstance(provider.public_key(), rsa.RSAPublicKey):
         raise ConfigError("the provider certificate must have an RSA key (S/MIME key transport)")
-    smtp_ca = state / SMTP_CA_FILE
-    return Loaded(state, config, key, cert, provider, smtp_ca if smtp_ca.exists() else None)
+    smtp_ca, web_ca = state / SMTP_CA_FILE, state / WEB_CA_FILE
+    return Loaded(
+        state,
+        config,
+        key,
+        cert,
+        provider,
+        smtp_ca if smtp_ca.exists() else None,
+        web_ca if web_ca.exists() else None,
+    )

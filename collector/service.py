@@ -20,8 +20,10 @@ collector run --watch DIR`` forever and for ``send FILE...`` once:
    together with the file's new offset (one transaction: nothing lost, nothing read
    twice);
 3. **send** (:meth:`Collector.send_due`) -- every built batch that is due goes by
-   SMTP (:mod:`.mailer`), oldest first.  2xx: acknowledged when the answer names the
-   batch (the harvest's own listener), else sent (a relay took it); 5xx: refused
+   SMTP (:mod:`.mailer`), or over the network as a bulk put through the provider's
+   web tier (:mod:`.network`, answered in SMTP's codes), oldest first.  2xx:
+   acknowledged when the answer names the batch (the harvest itself), else sent
+   (a relay took it); 5xx: refused
    (kept, with the answer); 4xx or no connection: tried again after a back-off
    (:meth:`.Spool.failed`), the later batches wait behind it (order is kept).
 
@@ -51,7 +53,7 @@ from pathlib import Path
 
 import trio
 from starwrs.collector import batch as batches
-from starwrs.collector import mailer, smime
+from starwrs.collector import mailer, network, smime
 from starwrs.collector.config import Loaded, parse_hostport
 from starwrs.collector.readers import FORMATS, detect
 from starwrs.collector.spool import FileRow, Spool
@@ -353,24 +355,9 @@ class Collector:
     async def send_due(self, result: Round | None = None) -> Round:
         """Send every built batch that is due, oldest first, until one must wait."""
         result = result or Round()
-        host, port = parse_hostport(self.config.smtp)
         for row, message in await self.spool.due(time.time()):
             try:
-                reply = await trio.to_thread.run_sync(
-                    functools.partial(
-                        mailer.send_message,
-                        host,
-                        port,
-                        sender=self.config.sender,
-                        to=self.config.to,
-                        message=message,
-                        tls=self.config.tls,
-                        ca=self.loaded.smtp_ca,
-                        user=self.config.smtp_user,
-                        password=self.loaded.password,
-                        local_hostname=self.host if "." in self.host else None,
-                    )
-                )
+                reply = await self._deliver(row.batch_id, message)
             except mailer.Unreachable as err:
                 delay = await self.spool.failed(row.batch_id, str(err))
                 result.deferred += 1
@@ -395,6 +382,41 @@ class Collector:
                 result.refused += 1
                 result.errors.append(f"batch {row.batch_id} refused: {reply.code} {reply.text}")
         return result
+
+    async def _deliver(self, batch_id: str, message: bytes) -> mailer.Reply:
+        """Send one sealed batch by the configured path; the SMTP-style reply.
+
+        Raises:
+            mailer.Unreachable: the provider (or the relay) could not be reached.
+        """
+        config = self.config
+        if config.url is not None:
+            assert config.user is not None  # Config.check
+            return await network.send_batch(
+                config.url,
+                user=config.user,
+                password=self.loaded.web_password,
+                message=message,
+                batch_id=batch_id,
+                ca=self.loaded.web_ca,
+            )
+        assert config.smtp is not None  # Config.check
+        host, port = parse_hostport(config.smtp)
+        return await trio.to_thread.run_sync(
+            functools.partial(
+                mailer.send_message,
+                host,
+                port,
+                sender=config.sender,
+                to=config.to,
+                message=message,
+                tls=config.tls,
+                ca=self.loaded.smtp_ca,
+                user=config.smtp_user,
+                password=self.loaded.password,
+                local_hostname=self.host if "." in self.host else None,
+            )
+        )
 
     async def pending(self) -> int:
         """Built batches not yet sent."""

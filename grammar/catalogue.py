@@ -15,6 +15,9 @@ OE      StarOE: VU/VUA, GUA/GUAA (:mod:`catalogue_oe`); GPL/GPLA (the pick lists
         are StarOE's); the admin requests UAPP, UENB (:mod:`catalogue_session`)
 DSP     the dispatcher itself: LON/LONA, LOFF/LOFA, ENTC/ENTA
         (:mod:`catalogue_session`, docs/runtime.md)
+ARB     the arbitrator's operations (:mod:`catalogue_ods`)
+HARV    the harvest: CDRB/CDRA, a collector's batch over the network
+        (:mod:`catalogue_harvest`)
 ======  =========================================================================
 
 :func:`validate` looks the message's acronym up in its service (the header's
@@ -41,6 +44,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 from starwrs.grammar import (
     catalogue_fulfil,
+    catalogue_harvest,
     catalogue_inbox,
     catalogue_metadata,
     catalogue_ods,
@@ -56,7 +60,7 @@ from starwrs.grammar.typed import TypedMessage
 __all__ = ["SERVICES", "entries", "known_acronyms", "lookup", "resolve", "validate"]
 
 #: the services with a catalogue, in the order tried when no service is given
-SERVICES: tuple[str, ...] = ("RM", "DSS", "INBX", "OE", "DSP", "ARB")
+SERVICES: tuple[str, ...] = ("RM", "DSS", "INBX", "OE", "DSP", "ARB", "HARV")
 
 Resolver = Callable[[Message], type[TypedMessage]]
 _Entry = tuple[tuple[type[TypedMessage], ...], Resolver | None]
@@ -85,6 +89,7 @@ def _build() -> dict[str, dict[str | None, _Entry]]:
     add("DSS", catalogue_fulfil.MESSAGES_DSS)
     add("DSS", catalogue_ods.DSS_OPS_MESSAGES)
     add("ARB", catalogue_ods.ARB_MESSAGES)
+    add("HARV", catalogue_harvest.HARV_MESSAGES)
     add("INBX", catalogue_inbox.MESSAGES, catalogue_inbox.RESOLVERS)
     add("INBX", catalogue_metadata.MESSAGES)
     add("OE", catalogue_oe.MESSAGES)

@@ -327,7 +327,7 @@ class GetNotifyDefaultsAck(TypedResponse):
 
 @typed
 class GetEnterpriseUsers(TypedMessage):
-    """GEU -- the enabled users of an enterprise (news sent to an enterprise)."""
+    """GEU -- the enabled users of an enterprise who have an inbox (news sent to it)."""
 
     ACRONYM = "GEU"
     entp_id: str = entp_id()
@@ -335,7 +335,7 @@ class GetEnterpriseUsers(TypedMessage):
 
 @typed
 class GetEnterpriseUsersAck(TypedResponse):
-    """GEUA -- the enterprise's enabled user ids."""
+    """GEUA -- the ids of the enterprise's enabled users who have an inbox."""
 
     ACRONYM = "GEUA"
     entp_id: str | None = param("ENTPID", Text(8), default=None)

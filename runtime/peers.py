@@ -123,9 +123,8 @@ INBOX_READ = ("D", "L", "F", "U")
 
 #: caller -> service, and what it may send there.  No row: refused (7003).
 GRANTS: tuple[Grant, ...] = (
-    # the DMZ web server reaches the dispatcher (and, for seed 003, the harvest)
+    # the DMZ web server reaches the dispatcher and nothing else
     _row("web", "dispatcher", "customers' requests, logon and logoff"),
-    _row("web", "harvest", "the network collector path"),
     # order entry and the operator tell the dispatchers of entitlement changes
     _row("oe", "dispatcher", "ENTC after a change", targets=["DSP"], messages=["ENTC"]),
     _row("admin", "dispatcher", "ENTC", targets=["DSP"], messages=["ENTC"]),
@@ -135,6 +134,7 @@ GRANTS: tuple[Grant, ...] = (
     _row("dispatcher", "rs", "routed requests"),
     _row("dispatcher", "inbox", "routed requests: D, L, F, U", messages=INBOX_READ),
     _row("dispatcher", "dss", "routed requests"),
+    _row("dispatcher", "harvest", "a collector's batches over the network", messages=["CDRB"]),
     # the operator's tools
     _row(
         "admin",

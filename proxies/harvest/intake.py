@@ -278,8 +278,13 @@ class Harvest:
         peer: str | None = None,
         mail_from: str | None = None,
         rcpts: tuple[str, ...] = (),
+        enterprise: str | None = None,
     ) -> Answer:
-        """Take one message (see the module docstring); the answer for the sender."""
+        """Take one message (see the module docstring); the answer for the sender.
+
+        *enterprise* (the network path): the enterprise of the user who put the
+        message; a batch whose signer is enrolled for another is refused.
+        """
         entry = AuditEntry(
             channel,
             time.time(),
@@ -292,7 +297,7 @@ class Harvest:
         )
         try:
             self._check_recipients(rcpts)
-            opened, enrollment, batch = await self._open(raw, entry)
+            opened, enrollment, batch = await self._open(raw, entry, enterprise)
             lock = self._locks.setdefault(batch.batch_id, trio.Lock())
             async with lock:
                 return await self._take(opened, enrollment, batch, entry)
@@ -302,7 +307,9 @@ class Harvest:
             log.info("harvest refused batch=%s: %s", entry.batch_id or "-", refused.reason)
             return Answer(554, f"5.7.0 refused: {refused.reason}")
 
-    async def _open(self, raw: bytes, entry: AuditEntry) -> tuple[smime.Opened, Any, batches.Batch]:
+    async def _open(
+        self, raw: bytes, entry: AuditEntry, enterprise: str | None
+    ) -> tuple[smime.Opened, Any, batches.Batch]:
         enrolled = await self.store.collectors()
         try:
             inner = await trio.to_thread.run_sync(smime.decrypt, raw, self.cert, self.key)
@@ -346,6 +353,12 @@ class Harvest:
             raise _Refused("malformed", f"malformed batch: {err}") from None
         entry.batch_id, entry.format = batch.batch_id, batch.format
         entry.source, entry.records = batch.source[:255], batch.records
+        if enterprise is not None and enrollment.entp_id != enterprise:
+            raise _Refused(
+                "wrong-enterprise",
+                f"wrongly addressed: sent by a user of enterprise {enterprise[:12]}, the signer"
+                f" is enrolled for {enrollment.entp_id}",
+            )
         if batch.enterprise != enrollment.entp_id:
             raise _Refused(
                 "wrong-enterprise",

@@ -7,7 +7,10 @@ One process, four tasks in one nursery:
 1. the **SMTP listener** (:mod:`.smtp`) on ``deployment.harvest_smtp`` for mail to
    ``deployment.harvest_mailbox``, STARTTLS with the deployment's web certificate;
 2. the **proxy listener** on ``deployment.proxies["HARV"]`` (mutual TLS, the peer
-   table: ``web`` and ``admin`` may connect); an ``admin`` envelope
+   table: ``dispatcher`` and ``admin`` may connect): the network path's ``CDRB``
+   puts (:mod:`starwrs.grammar.catalogue_harvest`), relayed from the web tier by
+   the dispatcher for a user entitled to ``HARV``, each staged to
+   ``STATE/harvest/incoming`` and then taken like an e-mail; an ``admin`` envelope
    ``{"op": "status"}`` answers the audit counts;
 3. :meth:`~.intake.Harvest.resume` -- finishes every batch a killed process left
    ``loading`` and retries loads a DSS could not take;
@@ -24,6 +27,7 @@ certificate for the mailbox, issued by the deployment CA -- is made on first sta
 from __future__ import annotations
 
 import logging
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +37,28 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from starwrs.collector import identity
-from starwrs.grammar import serialize
+from starwrs.grammar import Message, serialize
+from starwrs.grammar.catalogue_harvest import CallBatch, CallBatchAck
 from starwrs.grammar.errors import ErrorCode, StarwrsError
+from starwrs.protocol import BulkPut
+from starwrs.proxies.bulk import FileSink
 from starwrs.proxies.framework import Caller, Proxy, error_message, serve_proxy
-from starwrs.proxies.harvest.intake import Harvest
+from starwrs.proxies.harvest.intake import Answer, Harvest
 from starwrs.proxies.harvest.news import DssLoader, News
-from starwrs.proxies.harvest.smtp import serve_smtp, server_tls
+from starwrs.proxies.harvest.smtp import MAX_MESSAGE, serve_smtp, server_tls
 from starwrs.proxies.harvest.store import HarvestStore, open_harvest_store
 from starwrs.runtime.config import Deployment
 from starwrs.runtime.pki import load_pki
 from starwrs.runtime.pool import ProxyPool
 from starwrs.storage.outbox import Outbox
 
-__all__ = ["ensure_identity", "identity_paths", "make_harvest_proxy", "serve_harvest"]
+__all__ = [
+    "batch_answer",
+    "ensure_identity",
+    "identity_paths",
+    "make_harvest_proxy",
+    "serve_harvest",
+]
 
 log = logging.getLogger("starwrs.harvest")
 
@@ -97,7 +110,7 @@ _ENVELOPE = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
 
 
 class _HarvestProxy(Proxy):
-    """The harvest has no catalogue of text messages: only envelopes are served."""
+    """The harvest takes no synchronous text messages: envelopes and CDRB puts only."""
 
     async def handle(self, caller: Caller, payload: bytes) -> tuple[int, bytes]:
         if payload[:1] and payload[0] in _ENVELOPE:
@@ -106,9 +119,44 @@ class _HarvestProxy(Proxy):
         return int(code), serialize(error_message(None, code)).encode("utf-8")
 
 
-def make_harvest_proxy(harvest: Harvest) -> Proxy:
-    """The harvest's proxy: operator envelopes (``{"op": "status"}``)."""
+def batch_answer(answer: Answer, batch: str | None) -> CallBatchAck:
+    """The CDRA for the intake's SMTP-style *answer* (2xx taken, 5xx refused, 4xx later)."""
+    if answer.ok:
+        code, result = 0, "replayed" if "(replay)" in answer.text else "accepted"
+    elif 400 <= answer.code < 500:
+        code, result = int(ErrorCode.RM_GENERAL_FAILURE), "later"
+    else:
+        code, result = int(ErrorCode.RM_PARAMETER_ERROR), "refused"
+    return CallBatchAck(error=code, batch=batch, result=result, text=answer.text[:400])
+
+
+def make_harvest_proxy(harvest: Harvest, *, max_message: int = MAX_MESSAGE) -> Proxy:
+    """The harvest's proxy: a collector's batch over the network (``CDRB`` puts, through
+    the web tier and the dispatcher: the caller is the collector's logged-on user) and
+    operator envelopes (``{"op": "status"}``)."""
     proxy = _HarvestProxy("HARV", name="harvest")
+    incoming = harvest.state_dir / "harvest" / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+
+    @proxy.accepts_put("CDRB", "CDRA")
+    async def batch(caller: Caller, req: CallBatch, put: BulkPut) -> FileSink:
+        if caller.internal or caller.entp_id is None:
+            raise StarwrsError(ErrorCode.NOT_ENTITLED, "a batch comes from a collector's user")
+        if put.size > max_message:
+            raise StarwrsError(
+                ErrorCode.RM_PARAMETER_ERROR, f"a batch is at most {max_message} bytes"
+            )
+        who = f"{caller.user_id}@{caller.entp_id}"
+
+        async def take(path: Path) -> Message:
+            raw = await trio.to_thread.run_sync(path.read_bytes)
+            answer = await harvest.receive(
+                raw, channel="network", peer=who, enterprise=caller.entp_id
+            )
+            return batch_answer(answer, req.batch).to_message()
+
+        staging = incoming / f"{put.sha256[:16]}-{secrets.token_hex(4)}.eml"
+        return FileSink(staging, take)
 
     @proxy.takes_envelopes
     async def operations(caller: Caller, envelope: dict[str, Any]) -> tuple[int, bytes]:

@@ -63,6 +63,7 @@ APPLICATIONS: tuple[tuple[str, str], ...] = (
     ("RS", "Report Scheduler"),
     ("INBX", "Inbox"),
     ("DSS", "Decision Support Server"),
+    ("HARV", "Call record collector (sends the PBX's records over the network)"),
 )
 
 _ACCESS = [

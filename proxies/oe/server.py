@@ -245,10 +245,9 @@ def make_oe_proxy(store: OrderEntryStore, notify: Notifier | None = None) -> Pro
             _inbox_or_admin(caller)
         if await store.enterprise_name(req.entp_id) is None:
             raise StarwrsError(ErrorCode.IDS_NOT_CORRECT, "unknown enterprise")
-        users = await store.users(req.entp_id)
-        return GetEnterpriseUsersAck(
-            error=0, entp_id=req.entp_id, users=tuple(u.user_id for u in users if u.enabled)
-        )
+        # news is for people who can read it: not a collector's account, say
+        users = await store.inbox_users(req.entp_id)
+        return GetEnterpriseUsersAck(error=0, entp_id=req.entp_id, users=tuple(users))
 
     return proxy
 

@@ -565,6 +565,15 @@ class OrderEntryStore:
         )
         return [_user(r) for r in rows]
 
+    async def inbox_users(self, entp_id: str) -> list[str]:
+        """The enterprise's enabled users who have an inbox (``INBX``), sorted by id."""
+        rows = await self.db.fetchall(
+            "SELECT u.user_id FROM users u JOIN user_applications a USING (user_id)"
+            " WHERE u.entp_id = ? AND a.app = 'INBX' AND u.enabled = 1 ORDER BY u.user_id",
+            (entp_id,),
+        )
+        return [r[0] for r in rows]
+
     async def set_password(self, user_id: str, password: str) -> None:
         """Replace a user's password.
 

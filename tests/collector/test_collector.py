@@ -117,6 +117,10 @@ def test_init_makes_the_key_the_certificate_and_the_request(
         (["--format", "nortel"], "--format must be"),
         (["--to", "nobody"], "not an e-mail address"),
         (["--batch-records", "0"], "--batch-records"),
+        (["--url", "https://provider.example:8443"], "needs --user"),
+        (["--url", "http://provider.example", "--user", "pbx"], "is not https://HOST[:PORT]"),
+        (["--url", "https://provider.example:99999", "--user", "pbx"], "bad port"),
+        (["--url", "https://p.example", "--user", "no one"], "needs --user"),
     ],
 )
 def test_init_mistakes_are_one_line(
@@ -130,6 +134,19 @@ def test_init_mistakes_are_one_line(
     err = capsys.readouterr().err
     assert words in err
     assert err.count("\n") == 1
+
+
+def test_init_for_the_network_path_keeps_the_url_the_user_and_the_web_ca(
+    tmp_path: Path, provider: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "c"
+    argv = ["--url", "https://provider.example:8443", "--user", "pbxcollector"]
+    assert init(state, provider, 25, None, *argv, "--web-ca", str(provider)) == 0
+    loaded = config.load(state)
+    assert (loaded.config.path, loaded.config.user) == ("network", "pbxcollector")
+    assert loaded.web_ca == state / config.WEB_CA_FILE
+    assert main(["collector", "status", "--state", str(state)]) == 0
+    assert "network, https://provider.example:8443 as pbxcollector" in capsys.readouterr().out
 
 
 def test_commands_on_a_folder_that_is_no_collector_say_so(

@@ -4,7 +4,10 @@ serve`` -> rated -> loaded by the corp's DSS -> ``starwrs report`` shows those c
 priced by the tariff, for that corp and no other; the customer's inbox has the news of
 the rejected record.  Then kill -9: of the harvest right after its DSS load (before it
 records the batch), and of the collector right after the harvest's 250 (before it records
-it); after the restarts every record is in the datamart exactly once.
+it); after the restarts every record is in the datamart exactly once.  Last, the network
+path: a second PBX's collector sends its batches as bulk puts through the web tier,
+logged on as the demo's ``pbxcollector`` (the ``HARV`` application), and they land in
+the same reports.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -31,7 +35,7 @@ pytestmark = pytest.mark.slow
 ENTP, CORP, OTHER_CORP = "00022924", "90000003", "90000004"
 T = dt.datetime
 #: local days of the three parts (no demo data near them)
-DAYS = {"plain": 5, "harvest-kill": 6, "collector-kill": 7}
+DAYS = {"plain": 5, "harvest-kill": 6, "collector-kill": 7, "network": 8}
 WINDOW = (T(2024, 3, 4), T(2024, 3, 9))
 
 TARIFFS = f"""plan,E2E,End to end,USA,60/60,0.00,0,0.00
@@ -66,10 +70,14 @@ def number(day: int, i: int) -> str:
     return f"718555{day:01d}{i:03d}"
 
 
-def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, timeout: float = 180, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("STARWRS_COLLECTOR")}
     return subprocess.run(
         [sys.executable, "-m", "starwrs.cli", *args],
         capture_output=True, text=True, timeout=timeout, check=False,
+        env={**environment, **(env or {})},
     )  # fmt: skip
 
 
@@ -171,6 +179,30 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
         sends["collector-kill-1"] = cli("collector", "send", "--state", str(collector), str(plain))
         sends["collector-kill-2"] = cli("collector", "send", "--state", str(collector), str(plain))
         wait_applied(state, 6)
+        # 4. the network path: another PBX of the enterprise, through the web tier
+        pbx2 = root / "pbx2"
+        done = cli(
+            "collector", "init", "--state", str(pbx2), "--enterprise", ENTP,
+            "--provider-cert", str(root / "provider.pem"), "--to", deployment["harvest_mailbox"],
+            "--url", system.url, "--user", "pbxcollector", "--web-ca", str(state / "ca.pem"),
+            "--name", "pbx2", "--tz", "America/New_York", "--batch-records", "10",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        done = cli("admin", "--state", str(state), "collector", "enroll", ENTP,
+                   str(pbx2 / "collector.pem"), "--corp", CORP)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        network = root / "cdr2" / "Master.csv"
+        network.parent.mkdir()
+        network.write_bytes(b"".join(line(DAYS["network"], i) for i in range(14)))
+        sends["network-no-password"] = cli(
+            "collector", "send", "--state", str(pbx2), "--patience", "0", str(network)
+        )
+        password = {"STARWRS_COLLECTOR_PASSWORD": system.passwords()["pbxcollector"]}
+        sends["network"] = cli(
+            "collector", "send", "--state", str(pbx2), "--patience", "60", str(network),
+            env=password,
+        )  # fmt: skip
+        wait_applied(state, 8)
         rows = report(system, CORP, 9301, root / "corp.csv")
         other_rows = report(system, OTHER_CORP, 9302, root / "other.csv")
         news = []
@@ -227,6 +259,7 @@ def test_the_report_shows_those_calls_priced_for_that_corp(outcome: Outcome) -> 
     expected = {number(DAYS["plain"], i) for i in range(25)}
     expected |= {number(DAYS["harvest-kill"], i) for i in range(8)}
     expected |= {number(DAYS["collector-kill"], i) for i in range(15)}
+    expected |= {number(DAYS["network"], i) for i in range(14)}
     found = [next(c for c in r if c.startswith("718555")) for r in calls]
     assert sorted(found) == sorted(expected)  # each exactly once, through both kills
     for row in calls:
@@ -266,6 +299,27 @@ def test_the_audit_trail_lists_every_batch(outcome: Outcome) -> None:
     done = cli("admin", "--state", str(outcome.state), "collector", "audit", "--last", "50")
     assert done.returncode == 0, done.stderr
     results = [line.split()[3] for line in done.stdout.splitlines()]
-    assert results.count("applied") == 6
+    assert results.count("applied") == 8
     assert results.count("replayed") == 2  # one after each kill
     assert "sha256:" in done.stdout
+
+
+def test_the_network_path_waits_for_its_password(outcome: Outcome) -> None:
+    first = outcome.sends["network-no-password"]
+    assert first.returncode == 1
+    assert "STARWRS_COLLECTOR_PASSWORD" in first.stdout + first.stderr
+
+
+def test_batches_sent_over_the_network_are_taken_from_the_collectors_user(
+    outcome: Outcome,
+) -> None:
+    send = outcome.sends["network"]
+    assert send.returncode == 0, send.stderr
+    assert "2 acknowledged" in send.stdout
+    rows = [r for r in audit(outcome.state) if r["channel"] == "network"]
+    assert [r["result"] for r in rows] == ["applied", "applied"]
+    assert {r["peer"] for r in rows} == {f"pbxcollector@{ENTP}"}
+    done = cli("collector", "status", "--state", str(outcome.collector.parent / "pbx2"))
+    assert done.returncode == 0, done.stderr
+    assert "network" in done.stdout
+    assert "acknowledged 2" in done.stdout

@@ -149,6 +149,9 @@ async def test_notification_defaults_are_for_the_inbox_and_the_admin(oe) -> None
     status, text = await ask(oe, "GEU<ENTPID=10324488>", cert="admin")
     assert (status, text) == (0, "GEUA<ERROR=0,ENTPID=10324488,USERS=<tfnadmin~tfnviewer>>")
     assert (await ask(oe, "GEU<ENTPID=99999999>", cert="admin"))[0] == 6115
+    # news is for users with an inbox: not the collector's account, not a disabled user
+    status, text = await ask(oe, "GEU<ENTPID=00022924>", cert="admin")
+    assert (status, text) == (0, "GEUA<ERROR=0,ENTPID=00022924,USERS=<LynneLevy2~dorod~jeanvnet2>>")
     for cert, key in (("dispatcher", "jeanvnet2@00022924"), ("dss", "")):
         status, _ = await ask(oe, "GUN<USERID=jeanvnet2>", cert=cert, key=key)
         assert status == 7003, cert

@@ -363,7 +363,7 @@ async def test_reference_data_is_installed_once(tmp_path: Path, hasher: Counting
             assert row is not None
             counts.append(tuple(row))
     assert counts[0] == counts[1]
-    assert counts[0][2] == 5
+    assert counts[0][2] == 6  # OE RM RS INBX DSS HARV
 
 
 # -- demo data -----------------------------------------------------------------------------
@@ -392,6 +392,7 @@ async def test_demo_load_is_idempotent(tmp_path: Path, hasher: CountingHasher) -
             "dorod",
             "jeanvnet1",
             "jeanvnet2",
+            "pbxcollector",
         ]
         assert [u.user_id for u in await oe.users("10324488")] == ["tfnadmin", "tfnviewer"]
 

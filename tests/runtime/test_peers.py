@@ -23,10 +23,9 @@ from starwrs.runtime.pki import SERVICE_NAMES, Pki, ensure_pki
 #: what issue 10 asks for, written out once more by hand: (caller, service)
 EXPECTED = {
     ("web", "dispatcher"),
-    ("web", "harvest"),
     ("oe", "dispatcher"),
     ("admin", "dispatcher"),
-    *(("dispatcher", proxy) for proxy in ("oe", "rm", "rs", "inbox", "dss")),
+    *(("dispatcher", proxy) for proxy in ("oe", "rm", "rs", "inbox", "dss", "harvest")),
     *(("admin", s) for s in ("oe", "arbitrator", "dss", "inbox", "harvest")),
     ("rm", "rs"),
     ("rm", "arbitrator"),
@@ -54,8 +53,11 @@ def test_the_table_is_the_issues_table() -> None:
     assert peers.services() <= set(NAMES)
 
 
-def test_the_web_servers_certificate_reaches_the_dispatcher_and_the_harvest_only() -> None:
-    assert {g.service for g in peers.GRANTS if g.caller == "web"} == {"dispatcher", "harvest"}
+def test_the_web_servers_certificate_reaches_the_dispatcher_only() -> None:
+    assert {g.service for g in peers.GRANTS if g.caller == "web"} == {"dispatcher"}
+    # a collector's batch reaches the harvest through the dispatcher, as CDRB puts only
+    assert peers.allows("dispatcher", "harvest", "CDRB")
+    assert not peers.allows("dispatcher", "harvest", "LOAD")
     assert peers.callers_of("rm") == {"dispatcher", "dss", "rs", "arbitrator"}
     assert peers.callers_of("oe") == {"dispatcher", "admin", "dss", "inbox", "harvest"}
     assert peers.grant_for(None, "dispatcher") is None

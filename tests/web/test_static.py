@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 import trio
-from starwrs.cli.client_http import HttpsClient
 from starwrs.fixtures.demo import demo_logo
 from starwrs.grammar import Member, Message, serialize
+from starwrs.runtime.https import HttpsClient
 from starwrs.web.static import (
     APP_FOLDERS,
     STATIC_ROOT,

@@ -19,7 +19,6 @@ import pytest
 import trio
 import trio.testing
 import trustme
-from starwrs.cli.client_http import ClientError, HttpResponse, HttpsClient
 from starwrs.grammar import parse
 from starwrs.protocol import (
     Frame,
@@ -33,6 +32,7 @@ from starwrs.protocol import (
 from starwrs.protocol.bulk import data_frames
 from starwrs.protocol.control import decode_data, encode_data, encode_get, encode_put, encode_ticket
 from starwrs.runtime.config import Address, Deployment, Limits
+from starwrs.runtime.https import ClientError, HttpResponse, HttpsClient
 from starwrs.runtime.pki import client_context_for_ca
 from starwrs.web.server import SESSION_COOKIE, serve_web, session_key
 from starwrs.web.static import STATIC_ROOT, resolve_static

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
-from starwrs.cli.client_http import HttpsClient
 from starwrs.protocol import decode_frame
 from starwrs.runtime.config import Limits
+from starwrs.runtime.https import HttpsClient
 
 from .test_web import frame_bytes, logon, parse_response, read_response
 from .test_web_fake import Stack, start_stack, state_dir

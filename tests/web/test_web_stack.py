@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import trio
-from starwrs.cli.client_http import HttpsClient
 from starwrs.protocol import decode_frame, encode_frame, make_header
 from starwrs.runtime.config import Address, Deployment, Limits, free_port
+from starwrs.runtime.https import HttpsClient
 from starwrs.runtime.pki import client_context_for_ca, ensure_pki
 from starwrs.web.server import SESSION_COOKIE, serve_web
 

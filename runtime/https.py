@@ -1,4 +1,4 @@
-"""A small HTTPS client on trio + h11, for ``starwrs client`` and the tests.
+"""A small HTTPS client on trio + h11, for ``starwrs client``, the collector and the tests.
 
 Theory of operation
 -------------------
