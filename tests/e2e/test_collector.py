@@ -139,16 +139,22 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
         done = cli("admin", "--state", str(state), "collector", "provider-cert")
         assert done.returncode == 0, done.stderr
         (root / "provider.pem").write_text(done.stdout)
-        done = cli(
-            "collector", "init", "--state", str(collector), "--enterprise", ENTP,
-            "--provider-cert", str(root / "provider.pem"), "--to", deployment["harvest_mailbox"],
-            "--smtp", smtp, "--smtp-ca", str(state / "ca.pem"), "--from", "pbx1@pbx.example",
-            "--name", "pbx1", "--tz", "America/New_York", "--batch-records", "10",
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        done = cli("admin", "--state", str(state), "collector", "enroll", ENTP,
-                   str(collector / "collector.pem"), "--corp", CORP)  # fmt: skip
-        assert done.returncode == 0, done.stderr
+
+        def enrolled(folder: Path, name: str, *path: str) -> None:
+            """``collector init`` (by *path*: e-mail or network), then enroll it."""
+            done = cli(
+                "collector", "init", "--state", str(folder), "--enterprise", ENTP,
+                "--provider-cert", str(root / "provider.pem"), "--to",
+                deployment["harvest_mailbox"], *path, "--name", name,
+                "--tz", "America/New_York", "--batch-records", "10",
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            done = cli("admin", "--state", str(state), "collector", "enroll", ENTP,
+                       str(folder / "collector.pem"), "--corp", CORP)  # fmt: skip
+            assert done.returncode == 0, done.stderr
+
+        enrolled(collector, "pbx1", "--smtp", smtp, "--smtp-ca", str(state / "ca.pem"),
+                 "--from", "pbx1@pbx.example")  # fmt: skip
         sends: dict[str, subprocess.CompletedProcess[str]] = {}
         # 1. plain: 25 calls, a broken record, an internal call
         plain = root / "cdr" / "Master.csv"
@@ -181,16 +187,8 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
         wait_applied(state, 6)
         # 4. the network path: another PBX of the enterprise, through the web tier
         pbx2 = root / "pbx2"
-        done = cli(
-            "collector", "init", "--state", str(pbx2), "--enterprise", ENTP,
-            "--provider-cert", str(root / "provider.pem"), "--to", deployment["harvest_mailbox"],
-            "--url", system.url, "--user", "pbxcollector", "--web-ca", str(state / "ca.pem"),
-            "--name", "pbx2", "--tz", "America/New_York", "--batch-records", "10",
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        done = cli("admin", "--state", str(state), "collector", "enroll", ENTP,
-                   str(pbx2 / "collector.pem"), "--corp", CORP)  # fmt: skip
-        assert done.returncode == 0, done.stderr
+        enrolled(pbx2, "pbx2", "--url", system.url, "--user", "pbxcollector",
+                 "--web-ca", str(state / "ca.pem"))  # fmt: skip
         network = root / "cdr2" / "Master.csv"
         network.parent.mkdir()
         network.write_bytes(b"".join(line(DAYS["network"], i) for i in range(14)))
