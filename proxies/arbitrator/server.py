@@ -30,8 +30,10 @@ republishes the message with the ODS#."  Here:
   partition the corp has left.  Moves run one at a time.
 * ``WHER<CORP=c>`` says where a corp is.
 
-Two arbitrators can run for fail-over (seed): they share the table file; each
-has its own outbox.
+The seed runs two arbitrators for fail-over.  Here ``starwrs serve`` runs one
+arbitrator process and its supervisor restarts it when it dies; the outbox in
+``STATE/arbitrator.db`` is what survives the restart (a second arbitrator on the
+same state directory would share that one file, not have an outbox of its own).
 """
 
 from __future__ import annotations
