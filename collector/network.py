@@ -91,8 +91,9 @@ def _answer_reply(frame_status: int, payload: bytes, batch_id: str) -> Reply:
         # only the harvest's own answer for this very batch takes it off the spool
         return Reply(451, _line(f"4.5.0 not the harvest's answer for batch {batch_id}: {text}"))
     if code == 0:
-        result = fields.get("RESULT", "accepted")
-        return Reply(250, _line(f"2.0.0 batch {batch_id} {result}: {said}"))
+        if batch_id not in said:  # the harvest's text names the batch; else say it
+            said = f"2.0.0 batch {batch_id} {fields.get('RESULT', 'accepted')}: {said}"
+        return Reply(250, _line(said))
     if code == ErrorCode.RM_PARAMETER_ERROR:
         return Reply(554, _line(f"5.7.0 {code} {said}"))
     return Reply(451, _line(f"4.3.0 {code} {said}"))
