@@ -27,7 +27,8 @@ certificate (grammar/catalogue_ods.py):
 5. the reports whose period holds a call whose price changed, of users order entry
    says may see the corp (``GUA``), are named in one inbox news item per user
    (category F, ``cli/admin_news.py``: the item's LOC comes from its text, so sending
-   it again adds nothing).
+   it again adds nothing; the text names when this re-rating began, kept in the
+   journal, so a later re-rating of the same period is news again).
 
 Exactly once: before step 4 a journal ``STATE/harvest/rerate/<corp>-<from>-<to>.json``
 records the minutes of the changed calls; it is removed after step 5.  Run again
@@ -187,7 +188,9 @@ class _Rerate:
             changed = sorted(set(changed) | set(journal["changed"]))
         if not changed:
             return f"corp {self.corp}: no price changed from {self.first} to {self.last}"
-        self._write_journal(entp, changed)
+        began = str(journal.get("at", "")) if journal is not None else ""
+        began = began or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        self._write_journal(entp, changed, began)
         minutes = _gmt_minutes(stored)
         tally = (stored.num_rows, int(minutes.sum()) % CHECK_MODULUS)
         priced = tmp / "rerated.arrows"
@@ -195,7 +198,7 @@ class _Rerate:
         reports = await self._replace(target, priced, tally)
         if await self.partition() != k:
             raise _Stop(f"corp {self.corp} moved to another partition meanwhile; run again")
-        users = await self._news(changed, reports, tmp)
+        users = await self._news(changed, reports, tmp, began)
         self.journal.unlink(missing_ok=True)
         return (
             f"rerated corp {self.corp} from {self.first} to {self.last}: {stored.num_rows}"
@@ -226,7 +229,9 @@ class _Rerate:
             rows.append(tuple(str(v) for v in group))
         return rows
 
-    async def _news(self, changed: list[int], reports: list[tuple[str, ...]], tmp: Path) -> int:
+    async def _news(
+        self, changed: list[int], reports: list[tuple[str, ...]], tmp: Path, began: str
+    ) -> int:
         """Send one news item per user whose delivered reports hold a changed call."""
         by_user: dict[tuple[str, str], list[str]] = {}
         for user, user_entp, request_id, title, ranges in reports:
@@ -240,8 +245,9 @@ class _Rerate:
             title = f"Calls re-priced: corp {self.corp}, {self.first} to {self.last}"
             text = (
                 f"The calls of corp {self.corp} from {self.first} to {self.last} (GMT) were priced"
-                " again by the tariffs now in force. These reports you received covered them"
-                " and would now show other amounts:\n" + "".join(f"  {n}\n" for n in names)
+                f" again on {began} GMT by the tariffs now in force. These reports you received"
+                " covered them and would now show other amounts:\n"
+                + "".join(f"  {n}\n" for n in names)
             ).encode()
             path = tmp / f"news-{sent}.txt"
             path.write_bytes(text)
@@ -271,10 +277,11 @@ class _Rerate:
             return None
         return data
 
-    def _write_journal(self, entp: str, changed: list[int]) -> None:
+    def _write_journal(self, entp: str, changed: list[int], began: str) -> None:
         self.journal.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.journal.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"entp": entp, "changed": changed}), encoding="utf-8")
+        data = {"entp": entp, "changed": changed, "at": began}
+        tmp.write_text(json.dumps(data), encoding="utf-8")
         tmp.replace(self.journal)
 
 

@@ -24,7 +24,8 @@ servers reach each other (docs/runtime.md, "The datamart's servers"):
             period, ``RRAT<CORP=…,FROM=…,TO=…,ROWS=n,CHECK=c>`` (ROWS and CHECK: what
             the period held when it was exported, else 6103 and nothing changes)
 ``RRTA``    ``RRTA<ERROR=0,ROWS=n,REPORTS=<<USERID,ENTPID,REQUESTID,TITLE,RANGES>…>>``:
-            the delivered reports of the corp's enterprise whose period meets it
+            the delivered reports of the corp's enterprise that cover the corp (their
+            BILLING names it) and whose period meets it
 ``PURG``    ``PURG<CORP=…>``: delete a corp's calls (after it moved away)
 ``PRGA``    ``PRGA<ERROR=0,ROWS=n>``
 ``MOVE``    admin, to the arbitrator: ``MOVE<CORP=90000003,ODS=2>``

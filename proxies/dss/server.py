@@ -73,7 +73,7 @@ from starwrs.proxies.bulk import FileSink, FileSource, Source
 from starwrs.proxies.dss import requests as queue
 from starwrs.proxies.dss.delivery import DssDelivery, open_delivery
 from starwrs.proxies.dss.formatter import iter_rows, write_report
-from starwrs.proxies.dss.sql import QueryError, build_query
+from starwrs.proxies.dss.sql import BILLING_LEVELS, QueryError, build_query, hierarchy_entries
 from starwrs.proxies.framework import Caller, Proxy, serve_proxy
 from starwrs.runtime.config import Deployment
 from starwrs.runtime.pki import load_pki
@@ -451,7 +451,8 @@ def _delivered_reports(
     cur: duckdb.DuckDBPyConnection, corp_id: str, since: int, until: int
 ) -> list[tuple[str, ...]]:
     """(USERID, ENTPID, REQUESTID, title, ranges) of the delivered requests of *corp_id*'s
-    enterprise whose period meets [since, until) (GMT minutes); ranges ``a-b;c-d``."""
+    enterprise whose BILLING names *corp_id* and whose period meets [since, until) (GMT
+    minutes); ranges ``a-b;c-d``."""
     from starwrs.proxies.rm.templates import TEMPLATES
 
     entps = [r[0] for r in cur.execute(
@@ -474,6 +475,8 @@ def _delivered_reports(
             continue
         if not isinstance(ard, FulfilAddReportDefinition) or ard.entp_id not in entps:
             continue
+        if corp_id not in _billing_corps(ard):
+            continue  # a report of another corp of the enterprise holds none of its calls
         spans = [(_minutes(r.start), _minutes(r.end)) for r in ard.schedule.ranges]
         if not any(a < until and b >= since for a, b in spans):
             continue
@@ -482,6 +485,17 @@ def _delivered_reports(
         ranges = ";".join(f"{a}-{b}" for a, b in spans)
         found.append((str(ard.user_id), str(ard.entp_id), str(request_id), title, ranges))
     return found
+
+
+def _billing_corps(ard: FulfilAddReportDefinition) -> set[str]:
+    """The corp ids an ARD's FILTERS.BILLING names (none when it does not parse)."""
+    billing = ard.filters.billing if ard.filters is not None else None
+    if billing is None:
+        return set()
+    try:
+        return {e[0] for e in hierarchy_entries(billing, "BILLING", len(BILLING_LEVELS)) if e}
+    except QueryError:
+        return set()
 
 
 def _minutes(stamp: dt.datetime) -> int:
