@@ -4,10 +4,10 @@ Theory of operation
 -------------------
 Every operational store of starwrs (sessions and tickets, order entry, the
 report inventory, the inbox, the delivery queue) is one SQLite file reached
-through :func:`open_store`.  This is the only module of starwrs that touches
-asyncio: the connections are ``aiosqlite`` connections (each runs its own
-worker thread), and trio reaches them through ``trio-asyncio`` -- an asyncio
-event loop that runs *inside* the trio run, in a background task of the store
+through :func:`open_store`.  This module and its :mod:`._aio` are the only ones
+of starwrs that touch asyncio: the connections are ``aiosqlite`` connections
+(each runs its own worker thread), and trio reaches them through ``trio-asyncio``
+-- an asyncio event loop that runs *inside* the trio run, in a background task of the store
 (``trio_asyncio.open_loop()``), for as long as the store is open.  Every call
 crosses over by ``trio_asyncio.aio_as_trio(..., loop=loop)`` with the loop
 passed explicitly, so a store can be used from any trio task, including tasks
@@ -61,17 +61,31 @@ transaction issues (shielded) is queued behind it on the same connection.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
 import aiosqlite
 import trio
 import trio_asyncio
+from starwrs.storage._aio import (
+    Params,
+    Row,
+    WriteResult,
+    aio_batch,
+    aio_commit,
+    aio_connect,
+    aio_fetchall,
+    aio_fetchone,
+    aio_plain,
+    aio_rollback,
+    aio_script,
+    aio_write,
+    aio_write_alone,
+    aio_write_many,
+)
 
 __all__ = [
     "MigrationError",
@@ -83,11 +97,6 @@ __all__ = [
     "open_store",
     "split_statements",
 ]
-
-#: Rows come back as :class:`sqlite3.Row`: index by position or by column name.
-Row = sqlite3.Row
-#: Statement parameters: positional (``?``) or named (``:name``).
-Params = Sequence[Any] | Mapping[str, Any]
 
 _T = TypeVar("_T")
 
@@ -103,19 +112,6 @@ class MigrationError(Exception):
     def __init__(self, version: int, message: str) -> None:
         super().__init__(f"schema version {version}: {message}")
         self.version = version
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """What one write statement did.
-
-    Attributes:
-        rowcount: rows inserted, updated or deleted (-1 when SQLite cannot say).
-        lastrowid: rowid of the last inserted row, if any.
-    """
-
-    rowcount: int
-    lastrowid: int | None
 
 
 def split_statements(script: str) -> list[str]:
@@ -146,149 +142,6 @@ def split_statements(script: str) -> list[str]:
             raise ValueError(f"incomplete SQL statement at end of script: {rest[:60]!r}")
         statements.append(rest)
     return statements
-
-
-# -- asyncio side: each coroutine is one crossing from trio ----------------------
-
-
-async def _set_wal(conn: aiosqlite.Connection, busy_timeout_ms: int) -> None:
-    """``PRAGMA journal_mode = WAL``, retried while another process holds the file.
-
-    Switching a fresh file to WAL needs an exclusive lock and SQLite answers
-    "database is locked" at once instead of waiting out the busy timeout, so two
-    processes opening a new file together could fail (seen in CI).
-    """
-    for _ in range(max(1, busy_timeout_ms // 20)):
-        try:
-            await conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as err:
-            if "locked" not in str(err):
-                raise
-            await asyncio.sleep(0.02)
-    await conn.execute("PRAGMA journal_mode = WAL")
-
-
-async def _aio_connect(
-    path: str, busy_timeout_ms: int, synchronous: str, *, writer: bool
-) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None)
-    try:
-        conn.row_factory = sqlite3.Row
-        await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        if writer:
-            await _set_wal(conn, busy_timeout_ms)
-            await conn.execute(f"PRAGMA synchronous = {synchronous}")
-        else:
-            await conn.execute("PRAGMA query_only = ON")
-    except BaseException:
-        await conn.close()
-        raise
-    return conn
-
-
-# Each await on an aiosqlite object is one round trip to its worker thread and back
-# through the trio-asyncio loop -- the dominant cost of a query.  So every helper
-# makes exactly one: cursors are not closed explicitly (sqlite3 finalizes them when
-# they are dropped, and nothing in them outlives the call), and single-row reads use
-# execute_fetchall.
-
-
-async def _aio_write(conn: aiosqlite.Connection, sql: str, params: Params) -> WriteResult:
-    cursor = await conn.execute(sql, params)
-    return WriteResult(cursor.rowcount, cursor.lastrowid)
-
-
-async def _aio_write_many(
-    conn: aiosqlite.Connection, sql: str, seq: Iterable[Params]
-) -> WriteResult:
-    cursor = await conn.executemany(sql, seq)
-    return WriteResult(cursor.rowcount, cursor.lastrowid)
-
-
-async def _aio_fetchone(conn: aiosqlite.Connection, sql: str, params: Params) -> Row | None:
-    rows = await conn.execute_fetchall(sql, params)
-    for row in rows:
-        return row
-    return None
-
-
-async def _aio_fetchall(conn: aiosqlite.Connection, sql: str, params: Params) -> list[Row]:
-    return cast("list[Row]", list(await conn.execute_fetchall(sql, params)))
-
-
-async def _aio_plain(conn: aiosqlite.Connection, sql: str) -> None:
-    await conn.execute(sql)
-
-
-async def _aio_script(conn: aiosqlite.Connection, sql: str) -> None:
-    await conn.executescript(sql)  # parameterless statements only, one crossing
-
-
-async def _aio_commit(conn: aiosqlite.Connection) -> None:
-    await conn.commit()
-
-
-async def _aio_rollback(conn: aiosqlite.Connection) -> None:
-    await conn.rollback()  # sqlite3: does nothing outside a transaction
-
-
-def _alone(raw: sqlite3.Connection, sql: str, params: Params, relaxed: bool) -> WriteResult:
-    """On the connection's thread: one statement in autocommit mode."""
-    if relaxed:
-        raw.execute("PRAGMA synchronous = NORMAL")
-    try:
-        cursor = raw.execute(sql, params)
-        return WriteResult(cursor.rowcount, cursor.lastrowid)
-    finally:
-        if relaxed:
-            raw.execute("PRAGMA synchronous = FULL")
-
-
-def _batch(
-    raw: sqlite3.Connection, steps: Sequence[tuple[str, Params]], relaxed: bool
-) -> list[list[Row]]:
-    """On the connection's thread: ``BEGIN IMMEDIATE``, *steps*, ``COMMIT``."""
-    if relaxed:
-        raw.execute("PRAGMA synchronous = NORMAL")
-    try:
-        raw.execute("BEGIN IMMEDIATE")
-        try:
-            results = [raw.execute(sql, params).fetchall() for sql, params in steps]
-        except BaseException:
-            raw.rollback()
-            raise
-        raw.execute("COMMIT")
-        return results
-    finally:
-        if relaxed:
-            raw.execute("PRAGMA synchronous = FULL")
-
-
-# aiosqlite runs each call as one function on the connection's thread
-# (``Connection._execute``); its public methods are one such call per statement, so a
-# transaction built of them pays a thread hop per statement.  These two hand it the
-# whole unit of work as one function: one hop (about 0.2 ms of CPU on a shared VM).
-
-
-async def _aio_write_alone(
-    conn: aiosqlite.Connection, sql: str, params: Params, relaxed: bool
-) -> WriteResult:
-    """One write statement as its own (autocommit) transaction, in one hop."""
-    return cast(WriteResult, await _on_thread(conn)(_alone, conn._conn, sql, params, relaxed))
-
-
-async def _aio_batch(
-    conn: aiosqlite.Connection, steps: Sequence[tuple[str, Params]], relaxed: bool
-) -> list[list[Row]]:
-    """A whole short transaction (``ROLLBACK`` on error), in one hop."""
-    return cast("list[list[Row]]", await _on_thread(conn)(_batch, conn._conn, steps, relaxed))
-
-
-def _on_thread(conn: aiosqlite.Connection) -> Callable[..., Awaitable[Any]]:
-    """aiosqlite's own "run this function on the connection's thread" (untyped)."""
-    return cast("Callable[..., Awaitable[Any]]", conn._execute)
 
 
 # -- trio side ------------------------------------------------------------------
@@ -340,7 +193,7 @@ class Transaction:
             sqlite3.Error: as SQLite reports it (constraint, syntax, ...).
             trio.ClosedResourceError: the transaction has ended.
         """
-        return await self._live().call(_aio_write, sql, params)
+        return await self._live().call(aio_write, sql, params)
 
     async def executemany(self, sql: str, seq: Iterable[Params]) -> int:
         """Run one statement once per parameter set.
@@ -356,16 +209,16 @@ class Transaction:
             sqlite3.Error: as SQLite reports it.
             trio.ClosedResourceError: the transaction has ended.
         """
-        result = await self._live().call(_aio_write_many, sql, list(seq))
+        result = await self._live().call(aio_write_many, sql, list(seq))
         return result.rowcount
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """First row of a query, seeing this transaction's changes (or None)."""
-        return await self._live().call(_aio_fetchone, sql, params)
+        return await self._live().call(aio_fetchone, sql, params)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """All rows of a query, seeing this transaction's changes."""
-        return await self._live().call(_aio_fetchall, sql, params)
+        return await self._live().call(aio_fetchall, sql, params)
 
 
 class Store:
@@ -435,24 +288,24 @@ class Store:
             relaxed = not durable and self.synchronous == "FULL"
             try:
                 if relaxed:  # one crossing each way, like a durable transaction
-                    await conn.call(_aio_script, "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE;")
+                    await conn.call(aio_script, "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE;")
                 else:
-                    await conn.call(_aio_plain, "BEGIN IMMEDIATE")
+                    await conn.call(aio_plain, "BEGIN IMMEDIATE")
                 yield tx
                 tx._conn = None
                 with trio.CancelScope(shield=True):
                     if relaxed:  # executescript commits the open transaction first
-                        await conn.call(_aio_script, "PRAGMA synchronous = FULL;")
+                        await conn.call(aio_script, "PRAGMA synchronous = FULL;")
                     else:
-                        await conn.call(_aio_commit)
+                        await conn.call(aio_commit)
             except BaseException:
                 tx._conn = None
                 with trio.CancelScope(shield=True):
                     # queued behind whatever a cancelled call left running on the
                     # connection's thread; a no-op when no transaction is open
-                    await conn.call(_aio_rollback)
+                    await conn.call(aio_rollback)
                     if relaxed:
-                        await conn.call(_aio_plain, "PRAGMA synchronous = FULL")
+                        await conn.call(aio_plain, "PRAGMA synchronous = FULL")
                 raise
 
     async def execute(self, sql: str, params: Params = (), *, durable: bool = True) -> WriteResult:
@@ -480,7 +333,7 @@ class Store:
             self._check_open()
             relaxed = not durable and self.synchronous == "FULL"
             with trio.CancelScope(shield=True):
-                result = await self._writer.call(_aio_write_alone, sql, params, relaxed)
+                result = await self._writer.call(aio_write_alone, sql, params, relaxed)
         return result
 
     async def batch(
@@ -509,7 +362,7 @@ class Store:
             self._check_open()
             relaxed = not durable and self.synchronous == "FULL"
             with trio.CancelScope(shield=True):
-                results = await self._writer.call(_aio_batch, list(steps), relaxed)
+                results = await self._writer.call(aio_batch, list(steps), relaxed)
         return results
 
     async def executemany(self, sql: str, seq: Iterable[Params]) -> int:
@@ -549,7 +402,7 @@ class Store:
             sqlite3.Error: as SQLite reports it.
             trio.ClosedResourceError: the store is closed.
         """
-        return await self._read(_aio_fetchone, sql, params)
+        return await self._read(aio_fetchone, sql, params)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """All rows of a read-only query on a read connection.
@@ -558,7 +411,7 @@ class Store:
             sqlite3.Error: as SQLite reports it.
             trio.ClosedResourceError: the store is closed.
         """
-        return await self._read(_aio_fetchall, sql, params)
+        return await self._read(aio_fetchall, sql, params)
 
     async def point_fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """First row of an indexed point read, on the trio thread (see the module doc).
@@ -629,7 +482,7 @@ class Store:
 
     async def _migrate(self, migrations: Sequence[str]) -> None:
         target = len(migrations)
-        row = await self._writer.call(_aio_fetchone, "PRAGMA user_version", ())
+        row = await self._writer.call(aio_fetchone, "PRAGMA user_version", ())
         version = int(row[0]) if row is not None else 0
         if version > target:
             raise MigrationError(
@@ -722,7 +575,7 @@ async def _run_asyncio_loop(
 
 async def _connect_store(loop: Any, path: str, readers: int, busy_ms: int, sync: str) -> Store:
     opened: list[_Conn] = []
-    connect = trio_asyncio.aio_as_trio(_aio_connect, loop=loop)
+    connect = trio_asyncio.aio_as_trio(aio_connect, loop=loop)
     try:
         for n in range(readers + 1):
             raw = await connect(path, busy_ms, sync, writer=n == 0)
