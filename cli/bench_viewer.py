@@ -11,9 +11,13 @@ the bulk puts the Report Manager makes), and drives headless Chromium (Debian's
 ``chromium`` through Playwright) logged on as that user:
 
 * ``viewer open 10k lines`` -- milliseconds from the click on "Open" in the Message
-  Center to the grid showing the report's lines: both halves fetched over bulk
-  transfer through the web tier, their sha256 checked, the metadata read, the CSV
-  parsed, arranged and handed to Tabulator;
+  Center to the grid showing the report's lines (the first line of the grid on
+  screen -- not the total row, not while the screen is still hidden): both halves
+  fetched over bulk transfer through the web tier, their sha256 checked, the
+  metadata read, the CSV parsed, arranged and handed to Tabulator.  The viewer puts
+  the first screen of lines into the grid first and the rest right after the next
+  paint (``web/client/js/viewer/grid.js``); the time until every line is in the
+  grid is printed above the table too;
 * baseline ``bulk fetch of the data file`` -- the same page fetching the same data
   file over the same bulk transfer (and checking its sha256) and nothing else.
 
@@ -233,18 +237,30 @@ def put_item(
 
 # -- the benchmark ---------------------------------------------------------------------------
 
-_OPEN = """async (id) => {
+_OPEN = """async ([id, lines]) => {
   const button = document.querySelector(`tr[data-inboxid="${id}"] button.primary`);
   const t0 = performance.now();
   button.click();
   await new Promise((resolve) => {
-    const shown = () => document.querySelector(".inbox-viewer .tabulator-row");
+    // a line of the report in the grid, on screen (not the total row; not while hidden)
+    const shown = () => {
+      const row = document.querySelector(".inbox-viewer .tabulator-table .tabulator-row");
+      return row && row.checkVisibility({ visibilityProperty: true });
+    };
     const check = () => (shown() ? resolve() : requestAnimationFrame(check));
     check();
   });
   const ms = performance.now() - t0;
+  // then every line in the grid (the rest follows the first screen)
+  const { TabulatorFull } = await import("/vendor/tabulator-tables/dist/js/tabulator_esm.min.mjs");
+  const table = TabulatorFull.findTable(".inbox-viewer .grid")[0];
+  await new Promise((resolve) => {
+    const check = () => (table.getDataCount() >= lines ? resolve() : requestAnimationFrame(check));
+    check();
+  });
+  const all = performance.now() - t0;
   document.querySelector(".inbox-viewer .app-toolbar button").click();
-  return ms;
+  return [ms, all];
 }"""
 
 _FETCH = """async (id) => {
@@ -273,7 +289,8 @@ def _browser_parts() -> tuple[Any, str, str]:
     return sync_playwright, executable, str(root)
 
 
-def _measure(state: Path, url: str, inbox_id: int, runs: int) -> tuple[float, float, int]:
+def _measure(state: Path, url: str, inbox_id: int, runs: int) -> tuple[float, float, float, int]:
+    """Medians: open (grid shown), open (every line in the grid), fetch; the data's size."""
     sync_playwright, executable, _ = _browser_parts()
     password = json.loads((state / "demo-credentials.json").read_text())["users"][USER]["password"]
     policy = asyncio.get_event_loop_policy()
@@ -289,19 +306,27 @@ def _measure(state: Path, url: str, inbox_id: int, runs: int) -> tuple[float, fl
             page.get_by_role("button", name="Log on").click()
             page.get_by_role("button", name="Message Center").click()
             page.wait_for_selector(f'tr[data-inboxid="{inbox_id}"]')
+            details = LINES - 1  # the grid's lines: the D lines (the T line is its total row)
             page.evaluate(_FETCH, inbox_id)  # warm-up: modules, connections, caches
-            page.evaluate(_OPEN, inbox_id)
-            fetches, opens = [], []
+            page.evaluate(_OPEN, [inbox_id, details])
+            fetches, opens, complete = [], [], []
             size = 0
             for _ in range(runs):
                 ms, size = page.evaluate(_FETCH, inbox_id)
                 fetches.append(ms)
                 page.wait_for_selector(f'tr[data-inboxid="{inbox_id}"]')
-                opens.append(page.evaluate(_OPEN, inbox_id))
+                shown, every = page.evaluate(_OPEN, [inbox_id, details])
+                opens.append(shown)
+                complete.append(every)
             browser.close()
     finally:
         asyncio.set_event_loop_policy(policy)
-    return statistics.median(opens), statistics.median(fetches), size
+    return (
+        statistics.median(opens),
+        statistics.median(complete),
+        statistics.median(fetches),
+        size,
+    )
 
 
 _CONTEXT: list[str] = []
@@ -322,12 +347,13 @@ def run(quick: bool = False) -> list[Result]:
         try:
             data, meta = synthetic_report(LINES)
             inbox_id = put_item(state, title="Bench 10k lines", data=data, meta=meta)
-            opened, fetched, size = _measure(state, launched.url, inbox_id, runs)
+            opened, complete, fetched, size = _measure(state, launched.url, inbox_id, runs)
         finally:
             launched.stop()
     _CONTEXT[:] = [
         f"headless Chromium, item {inbox_id}: {LINES} lines, data {size} bytes, "
         f"metadata {len(meta)} bytes; median of {runs} runs",
+        f"every line in the grid {complete:.0f} ms after the click",
         "target: open <= 1000 ms and <= 3x the fetch",
     ]
     return [

@@ -26,7 +26,8 @@ const CHART_TYPES = { bar: "Bar", line: "Line", pie: "Pie", point: "Point" };
  * @returns {{show(): void, render(): Promise<void>, destroy(): void}}
  */
 export function createGraphs(pane, { report, view, dims, graphable, lines }) {
-  const chartHolder = h("div", { class: "chart", "aria-label": "Chart" });
+  // a figure: its label is allowed (and read) even while the chart is still being drawn
+  const chartHolder = h("div", { class: "chart", role: "figure", "aria-label": "Chart" });
   const mapHolder = h("div", { class: "map" });
   const chartControls = h("div", { class: "chart-controls" });
   const mapBox = h("div", { class: "map-box", hidden: true });

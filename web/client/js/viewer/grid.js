@@ -10,9 +10,16 @@
 // * Columns: a row-selection checkbox and a "Row" column (Subtotal / Total, so a
 //   line's kind is text, not only colour) at the left, then one column per
 //   METACOLUMN with its label, its WIDTH (characters) as pixels, numbers aligned
-//   right.  Cells are text nodes made here (never markup from the file).
+//   right.  Cells are text nodes made here (never markup from the file).  A column
+//   is resized by the edge of its header (cells carry no resize handles: fewer
+//   elements for every line drawn).
 // * The T line is the grid's bottom calculation row: always in view, whatever the
-//   scroll position.
+//   scroll position.  Its cells are the T line's, as written: Tabulator computes
+//   nothing over the lines (only the Row column has a calculation, "Total"), so a
+//   large report is not read cell by cell to draw it.  Whether there is such a row
+//   is fixed when the grid is made (*withTotal*): the viewer makes the grid from the
+//   metadata while the data file is still coming, and makes it again in the rare
+//   case the file's T line is not what the metadata's TOTALMODE announced.
 // * Header clicks: a click sorts by that column (again: the other direction), a
 //   Shift+click adds it as the next sort key, a Ctrl/Cmd+click selects the column;
 //   dragging a header moves the column.  Each is reported to the viewer
@@ -20,12 +27,33 @@
 //   setColumns.
 // * Lines are selected with their checkbox or by clicking them (each click toggles
 //   one; dragging over lines selects them all); onSelection hears the change.
+// * setLines(lines, total, {firstScreen: true}) -- the viewer's first fill -- puts
+//   the first FIRST_SCREEN lines in and resolves once they are drawn; all the lines
+//   follow right after the next paint (Tabulator makes a row object for every line,
+//   which for a large report costs more than drawing the screen).  Lines selected
+//   meanwhile stay selected; a later setLines waits for it and wins.
 
 import { rowLabel } from "./report.js";
 
 const TABULATOR = "../../vendor/tabulator-tables/dist/js/tabulator_esm.min.mjs";
 
 let loading = null;
+
+/** lines put into the grid first (setLines with firstScreen): more than a screen holds */
+export const FIRST_SCREEN = 100;
+
+/** Resolves after the next paint (rAF, then a task); in a hidden page, after a moment. */
+function afterPaint() {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 250);
+    requestAnimationFrame(() =>
+      setTimeout(() => {
+        clearTimeout(timer);
+        resolve();
+      }, 0),
+    );
+  });
+}
 
 /** The Tabulator class (loaded on first use); rejects when it is not installed. */
 export function loadTabulator() {
@@ -49,18 +77,20 @@ function pixels(column) {
 /**
  * Create the grid in *el*.
  * @param {HTMLElement} el
- * @param {{report: object, columns: object[], hidden: Set<number>, lines: object[],
- *          total: object | null, selectedColumns: Set<number>, label: string,
- *          onHeader: (id: number, how: "sort" | "add" | "select") => void,
+ * @param {{columns: object[], hidden: Set<number>, lines: object[],
+ *          total: object | null, withTotal?: boolean, selectedColumns: Set<number>,
+ *          label: string, onHeader: (id: number, how: "sort" | "add" | "select") => void,
  *          onMoved: (ids: number[]) => void, onSelection: (count: number) => void}} spec
+ *   *withTotal* (default: whether *total* is given) -- the grid has a total row
  * @returns {Promise<object>} resolves once the table is built and shows the lines
  */
 export async function createGrid(el, spec) {
   const Tabulator = await loadTabulator();
-  const { report, onHeader, onMoved, onSelection } = spec;
+  const { onHeader, onMoved, onSelection } = spec;
   let selectedColumns = spec.selectedColumns;
-  let total = spec.total;
-  const byField = new Map(report.columns.map((c) => [c.field, c]));
+  let total = spec.total ?? null;
+  const withTotal = spec.withTotal ?? Boolean(total);
+  const byField = new Map(spec.columns.map((c) => [c.field, c]));
 
   const dataCell = (cell) => {
     const field = cell.getField();
@@ -77,9 +107,11 @@ export async function createGrid(el, spec) {
     hozAlign: column.numeric ? "right" : "left",
     headerHozAlign: column.numeric ? "right" : "left",
     headerSort: false,
+    resizable: "header", // a handle on the header only, not on every cell drawn
     visible: !spec.hidden.has(column.id),
     cssClass: column.numeric ? "num" : "text",
-    ...(total ? { bottomCalc: () => total?.[column.field] ?? "", bottomCalcFormatter: textCell } : {}),
+    // the T line's cell, whatever Tabulator would compute (it computes nothing here)
+    ...(withTotal ? { bottomCalcFormatter: () => document.createTextNode(total?.[column.field] ?? "") } : {}),
   });
   const fixed = [
     {
@@ -98,8 +130,9 @@ export async function createGrid(el, spec) {
       titleFormatter: () => document.createTextNode("Row"),
       formatter: (cell) => document.createTextNode(rowLabel(cell.getData())),
       headerSort: false,
+      resizable: "header",
       width: 92,
-      ...(total ? { bottomCalc: () => "Total", bottomCalcFormatter: textCell } : {}),
+      ...(withTotal ? { bottomCalc: () => "Total", bottomCalcFormatter: textCell } : {}),
     },
   ];
 
@@ -145,13 +178,37 @@ export async function createGrid(el, spec) {
   });
   table.on("rowSelectionChanged", (data) => onSelection(data.length));
 
+  let version = 0; // of setLines: a pending rest of the lines is dropped for a newer call
+  let rest = Promise.resolve(); // the rest of a first-screen fill, still to come
+  let destroyed = false;
+  const loadRest = async (lines, mine) => {
+    await afterPaint();
+    if (destroyed || version !== mine) return;
+    const selected = table.getSelectedData().map((line) => line._k);
+    await table.replaceData(lines);
+    if (selected.length) table.selectRow(selected);
+  };
   const api = {
     table,
-    /** Show *lines* (the arrangement changed): selection and scroll start again. */
-    async setLines(lines, newTotal = total) {
+    /** Whether the grid has a total row (see createGrid). */
+    withTotal,
+    /**
+     * Show *lines* (the arrangement changed): selection and scroll start again.
+     * *firstScreen*: resolve once the first FIRST_SCREEN lines are drawn, the rest
+     * coming after the next paint (see the module comment).
+     */
+    async setLines(lines, newTotal = total, { firstScreen = false } = {}) {
+      const mine = ++version;
+      await rest;
+      if (destroyed || version !== mine) return;
       total = newTotal;
+      // the total row is drawn again as the data is replaced ("data-refreshed")
+      if (firstScreen && lines.length > FIRST_SCREEN) {
+        await table.replaceData(lines.slice(0, FIRST_SCREEN));
+        rest = loadRest(lines, mine).catch(() => {});
+        return;
+      }
       await table.replaceData(lines);
-      table.recalc();
     },
     /** Put the columns in *ids* order, showing those not in *hidden*. */
     setColumns(ids, hidden) {
@@ -195,6 +252,7 @@ export async function createGrid(el, spec) {
       return rows.sort((a, b) => a.getPosition() - b.getPosition()).map((r) => r.getData());
     },
     destroy() {
+      destroyed = true;
       table.destroy();
     },
   };

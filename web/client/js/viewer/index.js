@@ -24,6 +24,15 @@
 //   states, NPAs or countries (geo.js).  Both are loaded when first needed; without
 //   them the viewer says "Charts are not available" and the grid works on.
 //
+// The metadata (small) is fetched first and the data file right after it: the two
+// gets cost the server as much one after the other as at once, and this way the
+// report's screen -- criteria, controls and an empty grid with its columns -- is
+// made from the metadata, hidden, while the data file is still coming; once the
+// file is in, its lines go into that grid (the first screen of them first: grid.js)
+// and the screen is shown (prepareReport, then fill).  What the user sees is what
+// it was: the progress bar, then the whole report.  A data file that is not a
+// report after all (a text, an image) replaces the hidden screen.
+//
 // Nothing about a particular report is written here: everything shown comes from
 // the metadata and the file.  The view's state (column order, hidden and selected
 // columns, sort, breaks, chart choices) lives in one object; every control changes it
@@ -38,7 +47,7 @@ import { kindOf, saveBytes, textOf, unzipFirst, zipFiles } from "./files.js";
 import { createGrid, loadTabulator } from "./grid.js";
 import { criteriaLines, readMetadata } from "./metadata.js";
 import { createGraphs } from "./graphs.js";
-import { arrange, buildReport, exportCsv, fileHasBreaks } from "./report.js";
+import { arrange, buildReport, exportCsv, fileHasBreaks, shownColumns } from "./report.js";
 import { checkbox, labelledSelect, option } from "./ui.js";
 
 
@@ -53,12 +62,14 @@ export function failureText(err) {
 }
 
 /**
- * Fetch an item's halves with one progress bar: {data, meta (bytes or null), resumes}.
+ * Start fetching an item's halves with one progress bar: {data, meta} promises of
+ * bulk.js downloads ({bytes, sha256, resumes}), the metadata first, then the data;
+ * *meta* is null for an item without metadata (and fails the data with it).
  * @param {object} item from inbox/items.js
  * @param {{signal?: AbortSignal, onProgress?: (held: number, total: number) => void,
  *          relogon?: () => Promise<void>}} options
  */
-export async function fetchItem(item, { signal, onProgress = () => {}, relogon } = {}) {
+export function fetchParts(item, { signal, onProgress = () => {}, relogon } = {}) {
   const parts = item.msize > 0 ? ["D", "M"] : ["D"];
   const held = new Map();
   const totals = new Map([
@@ -74,23 +85,34 @@ export async function fetchItem(item, { signal, onProgress = () => {}, relogon }
     }
     onProgress(h0, t0);
   };
-  const results = await Promise.all(
-    parts.map((part) =>
-      download(fetchResource(item.id, part), {
-        signal,
-        relogon,
-        onProgress: (n, total) => {
-          held.set(part, n);
-          totals.set(part, total);
-          report();
-        },
-      }),
-    ),
-  );
+  const get = (part) =>
+    download(fetchResource(item.id, part), {
+      signal,
+      relogon,
+      onProgress: (n, total) => {
+        held.set(part, n);
+        totals.set(part, total);
+        report();
+      },
+    });
+  if (parts.length === 1) return { data: get("D"), meta: null };
+  const meta = get("M");
+  return { data: meta.then(() => get("D")), meta };
+}
+
+/**
+ * Fetch an item's halves with one progress bar: {data, meta (bytes or null), resumes}.
+ * @param {object} item from inbox/items.js
+ * @param {{signal?: AbortSignal, onProgress?: (held: number, total: number) => void,
+ *          relogon?: () => Promise<void>}} options
+ */
+export async function fetchItem(item, options = {}) {
+  const parts = fetchParts(item, options);
+  const results = await Promise.all([parts.data, parts.meta]);
   return {
     data: results[0].bytes,
     meta: results[1]?.bytes ?? null,
-    resumes: results.reduce((n, r) => n + r.resumes, 0),
+    resumes: results.reduce((n, r) => n + (r?.resumes ?? 0), 0),
   };
 }
 
@@ -172,15 +194,31 @@ export function openViewer(container, { item, services, onClose }) {
 
   let resumes = 0;
   if (item.msize > 0) loadTabulator().catch(() => {}); // meanwhile: it is needed next
+  const files = { data: null, meta: null, resumes: 0 }; // filled in once both halves are in
+  const common = { item, services, files, status, cleanups, signal: aborter.signal };
   const ready = (async () => {
-    let files;
+    const parts = fetchParts(item, {
+      signal: aborter.signal,
+      relogon,
+      onProgress: (held, total) => progress.update(held, total, resumes),
+    });
+    // the report's screen, made (hidden) from the metadata while the data is coming
+    const early = parts.meta?.then((got) => {
+      if (closed) return null;
+      return prepareReport(body, { ...common, meta: readMetadata(parse(textOf(got.bytes))) });
+    });
+    early?.catch(() => {}); // a metadata that cannot be read is reported below, if it matters
+    const discard = async () => {
+      const view = await early?.catch(() => null);
+      view?.discard();
+    };
     try {
-      files = await fetchItem(item, {
-        signal: aborter.signal,
-        relogon,
-        onProgress: (held, total) => progress.update(held, total, resumes),
-      });
+      const [data, meta] = await Promise.all([parts.data, parts.meta]);
+      files.data = data.bytes;
+      files.meta = meta?.bytes ?? null;
+      files.resumes = data.resumes + (meta?.resumes ?? 0);
     } catch (err) {
+      await discard();
       if (closed) return;
       root.removeAttribute("aria-busy");
       progress.box.hidden = true;
@@ -200,12 +238,21 @@ export function openViewer(container, { item, services, onClose }) {
     const verified = `Downloaded and verified (SHA-256)${resumes ? `, resumed ${resumes === 1 ? "once" : `${resumes} times`}` : ""}.`;
     const text = kind === "image" ? "" : textOf(data);
     if (kind === "image") {
+      await discard();
       await showImage(body, data, item);
     } else if (files.meta && text.startsWith("0,")) {
-      const meta = readMetadata(parse(textOf(files.meta)));
-      const report = buildReport(text, meta);
-      await showReport(body, { report, item, services, files, status, cleanups, signal: aborter.signal });
+      const view = await early;
+      if (closed || !view) return;
+      let report;
+      try {
+        report = buildReport(text, view.meta);
+      } catch (err) {
+        view.discard();
+        throw err;
+      }
+      await view.fill(report);
     } else {
+      await discard();
       showText(body, text, item);
     }
     if (closed) return;
@@ -244,10 +291,16 @@ function showText(body, text, item) {
 
 // -- a report ------------------------------------------------------------------------------
 
-async function showReport(body, { report, item, services, files, status, cleanups, signal }) {
-  const meta = report.meta;
+/**
+ * The report's screen from its metadata alone, hidden (the ``preparing`` class) until
+ * fill() puts the file's lines into it and shows it; discard() takes it away (the
+ * data file was not a report, or did not come).
+ * @returns {Promise<{meta: object, fill(report: object): Promise<void>, discard(): void}>}
+ */
+async function prepareReport(body, { meta, item, services, files, status, cleanups, signal }) {
+  let report = null; // from fill()
   const byId = meta.columns;
-  const shown = report.columns;
+  const shown = shownColumns(meta);
   const dims = shown.filter((c) => !c.numeric);
   const graphable = shown.filter((c) => c.graphable && c.numeric);
   const fileBreaks = meta.subtotalColumns.filter((id) => dims.some((c) => c.id === id));
@@ -256,7 +309,7 @@ async function showReport(body, { report, item, services, files, status, cleanup
     hidden: new Set(),
     selected: new Set(),
     sort: meta.sortColumns.filter((k) => shown.some((c) => c.id === k.id)),
-    breaks: fileHasBreaks(report, fileBreaks) ? fileBreaks : [],
+    breaks: [], // fill(): the file's own subtotals, if it has them
     mode: meta.graph.mode && graphable.length && dims.length ? "both" : "grid",
     chartType: meta.graph.type ?? "bar",
     x: dims.some((c) => c.id === meta.graph.x) ? meta.graph.x : (dims[0]?.id ?? null),
@@ -266,7 +319,8 @@ async function showReport(body, { report, item, services, files, status, cleanup
   };
   if (!view.ys.length && graphable.length) view.ys = [graphable[0].id];
   let grid = null;
-  let arranged = arrange(report, view);
+  let gridCleanup = null;
+  let arranged = null;
   const base = fileBase(item);
   const label = (id) => byId.get(id)?.label ?? String(id);
 
@@ -343,6 +397,7 @@ async function showReport(body, { report, item, services, files, status, cleanup
   const gridPane = h("section", { class: "grid-pane", "aria-label": "Report grid" }, gridStatus, gridEl);
   const chartPane = h("section", { class: "chart-pane", "aria-label": "Chart and map" });
   const panes = h("div", { class: "viewer-panes" }, gridPane, chartPane);
+  body.classList.add("preparing");
   replaceChildren(body, criteria, controls, panes);
 
   function renderSort() {
@@ -438,6 +493,7 @@ async function showReport(body, { report, item, services, files, status, cleanup
   }
 
   function updateStatus(change = "") {
+    if (!report) return; // fill() says it first
     const details = report.details.length;
     const parts = [`${arranged.lines.length + (arranged.total ? 1 : 0)} lines shown: ${details} detail line${details === 1 ? "" : "s"}`];
     if (view.breaks.length) {
@@ -465,7 +521,7 @@ async function showReport(body, { report, item, services, files, status, cleanup
       grid.setSort(view.sort);
       await grid.setLines(arranged.lines, arranged.total);
     }
-    if (view.mode !== "grid") graphs.render();
+    if (view.mode !== "grid") graphs?.render();
   }
 
   function visibleColumns() {
@@ -523,76 +579,117 @@ async function showReport(body, { report, item, services, files, status, cleanup
     status.textContent = `Sent ${rows.length} lines to the printer.`;
   }
 
-  const graphs = createGraphs(chartPane, { report, view, dims, graphable, lines: () => arranged.lines });
-  cleanups.push(() => graphs.destroy());
+  let graphs = null; // fill(): they draw the file's lines
 
   function layout() {
     const before = gridPane.hidden;
     gridPane.hidden = view.mode === "chart";
     chartPane.hidden = view.mode === "grid";
     panes.classList.toggle("both", view.mode === "both");
-    if (view.mode !== "grid") graphs.show();
+    if (view.mode !== "grid") graphs?.show();
     if (grid && before && !gridPane.hidden) grid.table.redraw(); // it was drawn while hidden
   }
 
   renderSort();
-  renderBreaks();
   renderColumns();
-  updateStatus();
   // the panes first, so that the grid is built at its final size (no second layout)
   gridPane.hidden = view.mode === "chart";
   chartPane.hidden = view.mode === "grid";
   panes.classList.toggle("both", view.mode === "both");
 
-  try {
-    grid = await createGrid(gridEl, {
-      report,
-      columns: shown,
-      hidden: view.hidden,
-      lines: arranged.lines,
-      total: arranged.total,
-      selectedColumns: view.selected,
-      label: `${meta.name || item.title}: report lines`,
-      onHeader: (id, how) => {
-        if (how === "select") {
-          if (view.selected.has(id)) view.selected.delete(id);
-          else view.selected.add(id);
-          selectionChanged();
-          return;
-        }
-        if (!meta.sortAllowed) return; // SORT_ALLOWED=0: the file's order only
-        const at = view.sort.findIndex((k) => k.id === id);
-        if (how === "add") {
-          view.sort = at >= 0 ? view.sort.map((k) => (k.id === id ? { ...k, dir: k.dir === "asc" ? "desc" : "asc" } : k)) : [...view.sort, { id, dir: "asc" }];
-        } else {
-          const dir = at === 0 && view.sort[0].dir === "asc" ? "desc" : "asc";
-          view.sort = [{ id, dir }];
-        }
-        rearrange(sortText());
-      },
-      onMoved: (ids) => {
-        view.order = [...ids, ...view.order.filter((id) => !ids.includes(id))];
-        renderColumns();
-        renderSort();
-      },
-      onSelection: (count) => {
-        view.selectedLines = count;
+  const gridSpec = (lines, total, withTotal) => ({
+    columns: shown,
+    hidden: view.hidden,
+    lines,
+    total,
+    withTotal,
+    selectedColumns: view.selected,
+    label: `${meta.name || item.title}: report lines`,
+    onHeader: (id, how) => {
+      if (how === "select") {
+        if (view.selected.has(id)) view.selected.delete(id);
+        else view.selected.add(id);
         selectionChanged();
-      },
-    });
-    if (signal.aborted) {
-      grid.destroy();
-      return;
+        return;
+      }
+      if (!meta.sortAllowed) return; // SORT_ALLOWED=0: the file's order only
+      const at = view.sort.findIndex((k) => k.id === id);
+      if (how === "add") {
+        view.sort = at >= 0 ? view.sort.map((k) => (k.id === id ? { ...k, dir: k.dir === "asc" ? "desc" : "asc" } : k)) : [...view.sort, { id, dir: "asc" }];
+      } else {
+        const dir = at === 0 && view.sort[0].dir === "asc" ? "desc" : "asc";
+        view.sort = [{ id, dir }];
+      }
+      rearrange(sortText());
+    },
+    onMoved: (ids) => {
+      view.order = [...ids, ...view.order.filter((id) => !ids.includes(id))];
+      renderColumns();
+      renderSort();
+    },
+    onSelection: (count) => {
+      view.selectedLines = count;
+      selectionChanged();
+    },
+  });
+
+  let gridFailed = false;
+  async function makeGrid(lines, total, withTotal) {
+    try {
+      const made = await createGrid(gridEl, gridSpec(lines, total, withTotal));
+      if (signal.aborted) {
+        made.destroy();
+        return;
+      }
+      grid = made;
+      gridCleanup = () => made.destroy();
+      cleanups.push(gridCleanup);
+    } catch (err) {
+      gridFailed = true;
+      replaceChildren(
+        gridEl,
+        h("p", { class: "message error", role: "alert", text: `The grid could not be shown: ${err.message}. Install the client's parts with npm ci --prefix web/client.` }),
+      );
     }
-    cleanups.push(() => grid.destroy());
-    grid.setSort(view.sort);
-  } catch (err) {
-    replaceChildren(
-      gridEl,
-      h("p", { class: "message error", role: "alert", text: `The grid could not be shown: ${err.message}. Install the client's parts with npm ci --prefix web/client.` }),
-    );
   }
-  layout();
+
+  function dropGrid() {
+    if (!grid) return;
+    const i = cleanups.indexOf(gridCleanup);
+    if (i >= 0) cleanups.splice(i, 1);
+    grid.destroy();
+    grid = null;
+    replaceChildren(gridEl);
+  }
+
+  // an empty grid with the columns, and a total row if TOTALMODE gives the file one
+  await makeGrid([], null, meta.totalMode === 2 || meta.totalMode === 3);
+
+  return {
+    meta,
+    /** Put *report*'s lines in (buildReport over the data file) and show the screen. */
+    async fill(built) {
+      report = built;
+      view.breaks = fileHasBreaks(report, fileBreaks) ? fileBreaks : [];
+      arranged = arrange(report, view);
+      renderBreaks();
+      updateStatus();
+      graphs = createGraphs(chartPane, { report, view, dims, graphable, lines: () => arranged.lines });
+      cleanups.push(() => graphs.destroy());
+      if (grid && grid.withTotal !== Boolean(arranged.total)) dropGrid(); // not the announced total
+      if (grid) await grid.setLines(arranged.lines, arranged.total, { firstScreen: true });
+      else if (!gridFailed && !signal.aborted) await makeGrid(arranged.lines, arranged.total, Boolean(arranged.total));
+      if (signal.aborted) return;
+      grid?.setSort(view.sort);
+      body.classList.remove("preparing");
+      layout();
+    },
+    discard() {
+      dropGrid();
+      body.classList.remove("preparing");
+      replaceChildren(body);
+    },
+  };
 }
 
 function sameList(a, b) {

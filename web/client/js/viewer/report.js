@@ -10,6 +10,10 @@
 // labels, types, decimals, widths and flags.  A column with CALCULATE=1 is computed
 // here for every line (CALCULATE_EXPRESSION, with Cn from the line and CTn from the
 // T line) in the shared expression language (expr.js); others are taken as written.
+// In the common case (no quoted cell) a line is split into its cells only when one
+// of them is first read: the grid draws the lines in view, so a large report is not
+// cut into cells before it is shown.  A line's row type (its first cell) is checked
+// as it is read, as before; its fields read the same either way.
 //
 // arrange(report, {sort, breaks}) gives the lines in the order the grid shows them:
 //
@@ -120,6 +124,43 @@ export function formatValue(value, column) {
   return value === null ? "" : quantize(value, decimalsOf(column)).toFixed();
 }
 
+/** The columns a report shows: COLUMN_DISPLAY_ORDER's, each with its METACOLUMN. */
+export function shownColumns(meta) {
+  return meta.order.map((id) => meta.columns.get(id)).filter(Boolean);
+}
+
+/**
+ * The class of a file's lines when cells are split on first use: every field is a
+ * getter (on the prototype) reading cell *i* of the line's text, and a setter that
+ * gives the line a value of its own (a calculated column).
+ * @param {[string, number][]} fields field name -> cell index (-1: not in the file)
+ */
+function lazyLines(fields) {
+  class Line {
+    constructor(type, k, text) {
+      this._t = type;
+      this._k = k;
+      this._text = text;
+      this._cells = null;
+    }
+  }
+  for (const [field, i] of fields) {
+    Object.defineProperty(Line.prototype, field, {
+      enumerable: true,
+      configurable: true,
+      get() {
+        if (i < 0) return "";
+        this._cells ??= this._text.split(",");
+        return this._cells[i] ?? "";
+      },
+      set(value) {
+        Object.defineProperty(this, field, { value, writable: true, enumerable: true, configurable: true });
+      },
+    });
+  }
+  return Line;
+}
+
 /**
  * Read *text* (the data file) as *meta* (readMetadata) describes it.
  * @returns {{meta: object, columns: object[], lines: object[], details: object[],
@@ -127,21 +168,20 @@ export function formatValue(value, column) {
  *   every line is ``{_t: "D"|"S"|"T", _k: file line number, c<id>: text, …}``
  */
 export function buildReport(text, meta) {
-  // the common case (no quoted cell, \r\n line ends) is split line by line as it is
-  // read, without a table of every cell in between
+  // the common case (no quoted cell): every comma and line end is structural, so a
+  // line is cut into cells only when a cell is read (lazyLines)
   const fast = !text.includes('"');
   const rawLines = fast ? text.split(text.includes("\r\n") ? "\r\n" : /\r?\n|\r/) : null;
   const table = fast ? null : parseCsv(text);
   const count = fast ? rawLines.length : table.length;
-  const row = fast ? (n) => rawLines[n].split(",") : (n) => table[n];
-  const header = count ? row(0) : [];
+  const header = count ? (fast ? rawLines[0].split(",") : table[0]) : [];
   if (header[0] !== "0") {
     throw new ReportError("the first line of a report file holds the column ids, 0 first");
   }
   const ids = header.map((v) => Number.parseInt(v, 10));
   const at = new Map(ids.map((id, i) => [id, i]).filter(([id, i]) => i > 0 && Number.isFinite(id)));
-  const columns = meta.order.map((id) => meta.columns.get(id)).filter(Boolean);
-  // every line gets the same fields in the same order (one object shape): the shown
+  const columns = shownColumns(meta);
+  // every line has the same fields in the same order (one object shape): the shown
   // columns, then the file's other columns (expressions may read them)
   const shownIds = new Set(columns.map((c) => c.id));
   const fields = [
@@ -149,22 +189,39 @@ export function buildReport(text, meta) {
     ...[...at].filter(([id]) => !shownIds.has(id)).map(([id, i]) => [`c${id}`, i]),
   ];
   const lines = [];
+  const details = [];
+  const fileSubtotals = [];
+  let total = null;
+  const Line = fast ? lazyLines(fields) : null;
   for (let n = 1; n < count; n++) {
-    const cells = row(n);
-    if (cells.length === 1 && cells[0] === "") continue;
-    const type = cells[0];
-    if (!ROW_TYPES.has(type)) throw new ReportError(`line ${n + 1}: row type ${JSON.stringify(type)}`);
-    const line = { _t: type, _k: n };
-    for (const [field, i] of fields) line[field] = i < 0 ? "" : (cells[i] ?? "");
+    let line;
+    if (fast) {
+      const raw = rawLines[n];
+      if (raw === "") continue;
+      const comma = raw.indexOf(",");
+      const type = comma < 0 ? raw : raw.slice(0, comma);
+      if (!ROW_TYPES.has(type)) throw new ReportError(`line ${n + 1}: row type ${JSON.stringify(type)}`);
+      line = new Line(type, n, raw);
+    } else {
+      const cells = table[n];
+      if (cells.length === 1 && cells[0] === "") continue;
+      const type = cells[0];
+      if (!ROW_TYPES.has(type)) throw new ReportError(`line ${n + 1}: row type ${JSON.stringify(type)}`);
+      line = { _t: type, _k: n };
+      for (const [field, i] of fields) line[field] = i < 0 ? "" : (cells[i] ?? "");
+    }
     lines.push(line);
+    if (line._t === "D") details.push(line);
+    else if (line._t === "S") fileSubtotals.push(line);
+    else total ??= line;
   }
   const report = {
     meta,
     columns,
     lines,
-    details: lines.filter((l) => l._t === "D"),
-    fileSubtotals: lines.filter((l) => l._t === "S"),
-    total: lines.find((l) => l._t === "T") ?? null,
+    details,
+    fileSubtotals,
+    total,
     dims: columns.filter((c) => !c.numeric).map((c) => c.id),
   };
   const calculated = columns.filter((c) => c.calculate && c.expression);
@@ -184,7 +241,8 @@ export function buildReport(text, meta) {
 /** A line's values for an expression: column id -> text (Cn reads them as decimals). */
 function valuesOf(line) {
   const out = new Map();
-  for (const key of Object.keys(line)) {
+  // for...in: a file's line has its fields as getters of its class (lazyLines)
+  for (const key in line) {
     if (key.charCodeAt(0) === 99) out.set(Number(key.slice(1)), line[key]);
   }
   return out;
