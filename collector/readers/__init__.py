@@ -12,7 +12,8 @@ module         format
 =============  ==============================================================
 
 ``model.read(fileobj, format="auto", tz=…)`` is the entry point; ``model.detect``
-tells the format from a file's first line.
+tells the format from a file's first line; ``columnar.read_table`` reads a body held
+in memory to one Arrow table (the same calls and rejections; Asterisk in bulk).
 """
 
 from starwrs.collector.readers.model import (

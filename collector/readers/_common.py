@@ -118,7 +118,18 @@ def drive(
     parse: Callable[[int, str], Call | None],
 ) -> Iterator[Call | Rejection]:
     """Run *parse* over the numbered lines of *source* (see the module docstring)."""
-    for lineno, raw in split_lines(chunks(source)):
+    return drive_lines(split_lines(chunks(source)), name, parse)
+
+
+def drive_lines(
+    lines: Iterable[tuple[int, bytes | None]],
+    name: str,
+    parse: Callable[[int, str], Call | None],
+) -> Iterator[Call | Rejection]:
+    """:func:`drive` over lines already numbered as :func:`split_lines` numbers them
+    (a line ``None`` is one too long): any subset of a file's lines, in order, reads
+    exactly as those lines do in the whole file."""
+    for lineno, raw in lines:
         if raw is None:
             yield Rejection(name, lineno, f"line longer than {MAX_LINE} bytes")
             continue

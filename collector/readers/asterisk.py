@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import tzinfo
 
@@ -141,14 +141,47 @@ def read(
     Raises:
         ValueError: *tz* missing or unknown (the file is not touched).
     """
-    local = zone(tz, FORMAT)
-    allowed = [
+    parse = parser(
+        tz=tz,
+        name=name,
+        uniqueid=uniqueid,
+        userfield=userfield,
+        newcdrcolumns=newcdrcolumns,
+        max_extension_digits=max_extension_digits,
+    )
+    return drive(source, name, parse)
+
+
+def allowed_layouts(
+    uniqueid: bool | None, userfield: bool | None, newcdrcolumns: bool | None
+) -> list[tuple[Layout, tuple[str, ...]]]:
+    """The layouts (and their field names) the ``[csv]`` options given allow."""
+    return [
         (layout, layout.fields)
         for layout in LAYOUTS
         if uniqueid in (None, layout.uniqueid)
         and userfield in (None, layout.userfield)
         and newcdrcolumns in (None, layout.newcdrcolumns)
     ]
+
+
+def parser(
+    *,
+    tz: str | tzinfo | None,
+    name: str = "-",
+    uniqueid: bool | None = None,
+    userfield: bool | None = None,
+    newcdrcolumns: bool | None = None,
+    max_extension_digits: int = 6,
+) -> Callable[[int, str], Call]:
+    """The per-line parse :func:`read` drives (``_common.drive``): one record's text to
+    its :class:`Call`, or :class:`RecordError` with the reason.
+
+    Raises:
+        ValueError: *tz* missing or unknown.
+    """
+    local = zone(tz, FORMAT)
+    allowed = allowed_layouts(uniqueid, userfield, newcdrcolumns)
     counts = sorted({len(names) for _, names in allowed})
 
     def parse(lineno: int, text: str) -> Call:
@@ -164,7 +197,7 @@ def read(
         values = dict(zip(names, fields, strict=True))
         return _call(values, local, name, lineno, max_extension_digits)
 
-    return drive(source, name, parse)
+    return parse
 
 
 def _call(

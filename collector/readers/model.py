@@ -19,8 +19,9 @@ Call                datamart
 ``start`` (UTC)     ``gmt_key`` → ``gmt.datetime`` (the minute, GMT); ``lst_key`` →
                     ``lst.datetime``: the same instant in the switch's zone (the ``tz``
                     the reader was given)
-``billable`` s      ``duration``: minutes, ``DECIMAL(7,1)`` — :attr:`Call.minutes`;
-                    rating applies the tariff's billing increment to the seconds
+``billable`` s      ``duration``: minutes, ``DECIMAL(7,1)``, rounded up to the tenth —
+                    :attr:`Call.minutes`; rating applies the tariff's billing
+                    increment to the seconds
 ``duration`` s      not stored (ring + hold time); kept for the audit trail
 ``answered``        unanswered: billable 0, so ``duration`` 0.0; whether such a call is
                     loaded (or charged a connect fee) is the harvest's and tariff's call
@@ -63,7 +64,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -127,8 +128,10 @@ class Call:
 
     @property
     def minutes(self) -> Decimal:
-        """Billable time in minutes to one decimal, as ``perspective_base.duration``."""
-        return (Decimal(self.billable) / 60).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+        """Billable time in minutes to one decimal, as ``perspective_base.duration``:
+        rounded *up* to the tenth (6 s started), the datamart's and rating's rule
+        (0 s is 0.0)."""
+        return Decimal(-(-self.billable // 6)).scaleb(-1)
 
     @property
     def in_out(self) -> str | None:

@@ -19,9 +19,11 @@ Every outcome is one row in the audit trail (:mod:`.store`).  In order:
    a replay, acknowledged (250) and not applied again; with another digest it is
    refused;
 5. **records** -- the body is read with the collector's readers (format, time zone,
-   file date from the headers); each record that does not read is *quarantined* with
-   its file, line and reason; a ``call_id`` seen twice in one batch is quarantined
-   as a duplicate; the calls become an Arrow table of ``Call``'s columns and are
+   file date from the headers), in bulk (:func:`~starwrs.collector.readers.columnar.\
+   read_table`: what the readers yield, as one table); each record that does not read
+   is *quarantined* with its file, line and reason; a ``call_id`` seen twice in one
+   batch (with the same start) is quarantined as a duplicate; the calls, an Arrow
+   table of ``Call``'s columns, are
    **rated** (:func:`starwrs.proxies.harvest.rating.rate_calls`, numbers to E.164,
    times to GMT, durations to minutes, geography, usage, price): its rejections are
    quarantined too, its skipped calls (internal, unanswered) only counted;
@@ -57,14 +59,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import msgpack
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import trio
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starwrs.collector import batch as batches
 from starwrs.collector import smime
 from starwrs.collector.identity import fingerprint
-from starwrs.collector.readers import Call, Rejection, read
+from starwrs.collector.readers.columnar import read_table
 from starwrs.proxies.harvest.store import AuditEntry, HarvestStore
 from starwrs.storage.datamart.export import write_ipc
 from starwrs.storage.datamart.partitions import read_partition_map, write_partition_map
@@ -133,75 +138,95 @@ class _Refused(Exception):
 class _Read:
     table: pa.Table
     quarantine: list[tuple[str, int, str, bytes]]
-    raw: list[bytes]  # per call, its record
+    raw: Callable[[int], bytes]  # a call's (row's) record, as quarantine keeps it
 
 
-_CALL_TYPES: dict[str, pa.DataType] = {
-    "start": pa.timestamp("us", "UTC"),
-    "duration": pa.int64(),
-    "billable": pa.int64(),
-    "answered": pa.bool_(),
-    "calling": pa.string(),
-    "called": pa.string(),
-    "dialled": pa.string(),
-    "direction": pa.string(),
-    "account": pa.string(),
-    "trunk": pa.string(),
-    "call_id": pa.string(),
-    "status": pa.string(),
-    "source": pa.string(),
-    "file": pa.string(),
-    "line": pa.int64(),
-}
+class _Records:
+    """The body's lines, found only when a record is wanted (a quarantine)."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self._ends: npt.NDArray[np.int64] | None = None
+
+    def __call__(self, line: int) -> bytes:
+        """The record on *line* (1 = the body's first), at most 512 bytes, no line end."""
+        if self._ends is None:
+            self._ends = np.flatnonzero(np.frombuffer(self.body, dtype=np.uint8) == 10)
+        ends = self._ends
+        count = len(ends) + 1
+        if not 0 < line <= count:
+            return b""
+        start = int(ends[line - 2]) + 1 if line > 1 else 0
+        end = int(ends[line - 1]) if line <= len(ends) else len(self.body)
+        return self.body[start:end][:512].rstrip(b"\r")
 
 
 def read_batch(batch: batches.Batch) -> _Read:
-    """The calls of *batch* as a table, and its records that do not read (quarantine)."""
+    """The calls of *batch* as a table, and its records that do not read (quarantine).
+
+    Raises:
+        ValueError: the batch's options cannot be read with (an unknown zone).
+    """
     source = batch.source
-    body_lines = batch.body.split(b"\n")
     shift = batch.first_line - 1 - batch.header_lines
-
-    def raw(line: int) -> bytes:
-        return body_lines[line - 1][:512].rstrip(b"\r") if 0 < line <= len(body_lines) else b""
-
-    calls: list[Call] = []
-    lines: list[int] = []
-    quarantine: list[tuple[str, int, str, bytes]] = []
-    seen: dict[tuple[str, dt.datetime], int] = {}
-    records = read(
-        batch.body,
-        batch.format,
-        tz=batch.timezone,
-        name=source,
-        today=batch.file_date,
+    raw = _Records(batch.body)
+    got = read_table(
+        batch.body, batch.format, tz=batch.timezone, name=source, today=batch.file_date
     )
-    for record in records:
-        if isinstance(record, Rejection):
-            quarantine.append((source, record.line + shift, record.reason, raw(record.line)))
-            continue
-        if record.call_id:
-            key = (record.call_id, record.start)
-            if key in seen:
-                quarantine.append(
-                    (
-                        source,
-                        record.line + shift,
-                        f"duplicate of line {seen[key] + shift} (call id {record.call_id})",
-                        raw(record.line),
-                    )
+    quarantine = [
+        (source, r.line + shift, r.reason, raw(r.line)) for r in got.rejections
+    ]
+    table = got.calls
+    dups = _duplicates(table)
+    if len(dups):
+        lines = table.column("line").to_numpy()
+        ids = table.column("call_id")
+        for row, first in dups.tolist():
+            line = int(lines[row])
+            quarantine.append(
+                (
+                    source,
+                    line + shift,
+                    f"duplicate of line {int(lines[first]) + shift} (call id {ids[row]})",
+                    raw(line),
                 )
-                continue
-            seen[key] = record.line
-        calls.append(record)
-        lines.append(record.line)
-    columns: dict[str, list[Any]] = {name: [] for name in _CALL_TYPES}
-    for call in calls:
-        for name in _CALL_TYPES:
-            columns[name].append(getattr(call, name))
-    columns["direction"] = [str(d) for d in columns["direction"]]
-    columns["line"] = [line + shift for line in lines]
-    table = pa.table({n: pa.array(v, type=_CALL_TYPES[n]) for n, v in columns.items()})
-    return _Read(table, quarantine, [raw(line) for line in lines])
+            )
+        keep = np.ones(table.num_rows, dtype=bool)
+        keep[dups[:, 0]] = False
+        table = table.filter(pa.array(keep))
+    lines = table.column("line")
+    table = table.set_column(
+        table.column_names.index("line"), "line", pc.add(lines, shift) if shift else lines
+    )
+    return _Read(
+        table, quarantine, lambda row: raw(int(lines[row].as_py()))
+    )
+
+
+def _duplicates(table: pa.Table) -> npt.NDArray[np.int64]:
+    """(row, first row) of each call whose non-empty ``call_id`` and ``start`` an
+    earlier call of the batch has (the rows are in line order)."""
+    ids = table.column("call_id").combine_chunks()
+    named = np.flatnonzero(pc.not_equal(ids, "").to_numpy(zero_copy_only=False))
+    if len(named) < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    encoded = pc.dictionary_encode(ids.take(pa.array(named)))
+    if len(encoded.dictionary) == len(named):  # every id once: no duplicate
+        return np.zeros((0, 2), dtype=np.int64)
+    keys = pa.table(
+        {
+            "id": encoded.indices,
+            "start": table.column("start").combine_chunks().take(pa.array(named)),
+            "row": pa.array(named, pa.int64()),
+        }
+    )
+    first = keys.group_by(["id", "start"], use_threads=False).aggregate([("row", "min")])
+    joined = keys.join(first, ["id", "start"], use_threads=False)
+    row = joined.column("row").to_numpy()
+    first_row = joined.column("row_min").to_numpy()
+    later = row != first_row
+    out = np.stack([row[later], first_row[later]], axis=1)
+    return out[np.argsort(out[:, 0], kind="stable")]
 
 
 def _fsync(path: Path) -> None:
@@ -407,10 +432,12 @@ class Harvest:
             await self.store.audit(entry)
             return Answer(451, f"4.3.0 batch {batch.batch_id} cannot be rated now; try later")
         quarantine = list(got.quarantine)
-        files = got.table.column("file").to_pylist() if got.table.num_rows else []
-        line_of = got.table.column("line").to_pylist() if got.table.num_rows else []
-        for rid, reason in rated.rejected:
-            quarantine.append((files[rid], line_of[rid], reason, got.raw[rid]))
+        if rated.rejected:
+            files, line_of = got.table.column("file"), got.table.column("line")
+            for rid, reason in rated.rejected:
+                quarantine.append(
+                    (files[rid].as_py(), line_of[rid].as_py(), reason, got.raw(rid))
+                )
         quarantine.sort(key=lambda q: q[1])
         priced: pa.Table = rated.priced
         entry.accepted, entry.rejected = priced.num_rows, len(quarantine)

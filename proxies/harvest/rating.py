@@ -6,10 +6,13 @@ Theory of operation
 :class:`~starwrs.collector.readers.model.Call` and returns :class:`Rated`: the priced
 rows in :data:`~starwrs.storage.datamart.load.CALL_COLUMNS` form (``load_calls`` takes
 them unchanged), the calls refused with a reason, and the calls that are not carrier
-calls at all.  Python never loops over calls: the batch, the corp's tariff snapshot
+calls at all.  Python never loops over calls.  The rules are those of ONE statement
+(:func:`.rating_sql.rating_sql` over the batch, the corp's tariff snapshot
 (:meth:`~starwrs.proxies.harvest.tariffs.TariffStore.snapshot`) and the geography
-tables (:mod:`starwrs.storage.datamart.geography`) are registered with an in-memory
-DuckDB cursor and ONE statement (:mod:`.rating_sql`) does the rest, in this order:
+tables (:mod:`starwrs.storage.datamart.geography`)), kept as the reference
+(:func:`rate_calls_reference`); :func:`rate_calls` computes the same in bulk
+(:mod:`.rating_bulk`): each rule once per *distinct* value in DuckDB (or numpy, where
+it is a comparison), spread to the calls by integer gathers.  In this order:
 
 1. **site** -- each distinct trunk to the corp's site whose ``TRUNK`` is its longest
    start (``*`` = any): billing id, service location, main number, access type, time
@@ -52,10 +55,11 @@ active, no tariff covering it, a duration or charge the datamart cannot hold); o
 **skipped** (internal calls and unanswered ones: no carrier service was used, nothing
 is owed).  A call no tariff covers is never priced at 0.
 
-Cost (2-core VM, ``starwrs bench rating``): about 0.18 s per batch whatever its size
-(binding, planning and some forty operators), then about 12 µs of CPU per call --
-normalization, the joins back to per-value results, geography, tariff and output are
-each a fifth of it.  The harvest should rate batches of thousands of calls.
+Cost (2-core VM, ``starwrs bench rating``): the reference statement took about 0.18 s
+per batch (binding and planning some forty operators) and 12 us of CPU per call; the
+bulk rating about 3 us per call (a few numpy passes; the statements run once per new
+value: a process remembers places, clocks and tariff lines), so a batch of a few
+thousand calls costs what its calls cost.
 
 Re-rating (:func:`rerate_priced`) runs steps 5-7 on rows already in the datamart (as
 ``XPRT`` exports them): the far end, usage and period come from the stored row, the
@@ -78,13 +82,21 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+from starwrs.proxies.harvest import rating_bulk
 from starwrs.proxies.harvest.rating_sql import TOLL_FREE_NPAS, rating_sql, rerating_sql
 from starwrs.proxies.harvest.tariffs import Snapshot, TariffStore, store_path
 from starwrs.storage.datamart import geography
 from starwrs.storage.datamart import reference as ref
 from starwrs.storage.datamart.load import CALL_COLUMNS
 
-__all__ = ["CALL_INPUT_COLUMNS", "TOLL_FREE_NPAS", "Rated", "rate_calls", "rerate_priced"]
+__all__ = [
+    "CALL_INPUT_COLUMNS",
+    "TOLL_FREE_NPAS",
+    "Rated",
+    "rate_calls",
+    "rate_calls_reference",
+    "rerate_priced",
+]
 
 #: the columns :func:`rate_calls` reads (those of ``collector.readers.model.Call``)
 CALL_INPUT_COLUMNS = (
@@ -302,6 +314,39 @@ _OUTPUT = tuple(
 )  # fmt: skip
 
 
+def _raw_text(column: pa.ChunkedArray) -> pa.Array:
+    """A text column as the statement's ``CAST(x AS VARCHAR)`` sees it (nulls kept)."""
+    arr = column.combine_chunks()
+    if isinstance(arr.type, pa.DictionaryType):
+        arr = arr.dictionary_decode()
+    return arr.cast(pa.string())
+
+
+#: per tariff snapshot (by id, the snapshot kept so that the id stays its): its tables
+#: and the tariff lines the bulk rating matched for it
+_by_snapshot: dict[int, tuple[Snapshot, dict[str, pa.Table], dict[tuple[Any, ...], int]]] = {}
+_SNAPSHOTS_KEPT = 64
+
+
+def _snapshot_state(snap: Snapshot) -> tuple[dict[str, pa.Table], dict[tuple[Any, ...], int]]:
+    with _stores_lock:
+        kept = _by_snapshot.get(id(snap))
+        if kept is None or kept[0] is not snap:
+            if len(_by_snapshot) >= _SNAPSHOTS_KEPT:
+                _by_snapshot.clear()
+            kept = (snap, _tariff_tables(snap), {})
+            _by_snapshot[id(snap)] = kept
+        return dict(kept[1]), kept[2]
+
+
+def _tables(snap: Snapshot, calls: pa.Table) -> tuple[dict[str, pa.Table], dict[str, pa.Table]]:
+    tariff, _memo = _snapshot_state(snap)
+    batch = _input(calls, tariff["site_t"].column("main_number").combine_chunks())
+    main_i = batch.pop("_main_i").column("i")
+    tariff["site_t"] = tariff["site_t"].append_column("main_i", main_i)
+    return batch, {**_geo_tables(), **tariff}
+
+
 def rate_calls(calls: pa.Table, *, entp_id: str, corp_id: str, state_dir: Path) -> Rated:
     """Price one corp's calls by its tariffs in ``STATE/harvest/tariffs.sqlite``.
 
@@ -320,12 +365,92 @@ def rate_calls(calls: pa.Table, *, entp_id: str, corp_id: str, state_dir: Path) 
         ValueError: *calls* lacks a column.
     """
     snap = _store(Path(state_dir)).snapshot(entp_id, corp_id)
-    tariff = _tariff_tables(snap)
-    batch = _input(calls, tariff["site_t"].column("main_number").combine_chunks())
-    main_i = batch.pop("_main_i").column("i")
-    tariff["site_t"] = tariff["site_t"].append_column("main_i", main_i)
-    tables = {**batch, **_geo_tables(), **tariff}
-    out = _run(rating_sql(), tables, {"entp": entp_id, "corp": corp_id})
+    batch, tables = _tables(snap, calls)
+    calls_in = batch["calls_in"]
+    n = calls.num_rows
+    t_s = calls_in.column("t_s").combine_chunks()
+    inputs = {
+        "n": n,
+        "t_ok": np.asarray(t_s.is_valid().to_numpy(zero_copy_only=False), dtype=bool),
+        "t_s": np.asarray(pc.fill_null(t_s, 0).to_numpy(), dtype=np.int64),
+        "seconds": np.asarray(
+            pc.fill_null(calls.column("billable").combine_chunks().cast(pa.int64()), 0).to_numpy(),
+            dtype=np.int64,
+        ),
+        "answered": np.asarray(
+            pc.fill_null(calls.column("answered").combine_chunks().cast(pa.bool_()), False)
+            .to_numpy(zero_copy_only=False),
+            dtype=bool,
+        ),
+        "direction": _raw_text(calls.column("direction")),
+        "trunk": pc.fill_null(_raw_text(calls.column("trunk")), ""),
+        "account": pc.fill_null(_raw_text(calls.column("account")), ""),
+        "calling": _raw_text(calls.column("calling")),
+        "called": _raw_text(calls.column("called")),
+        "numbers": batch["num_t"].column("x").combine_chunks(),
+        **{
+            f"{k}_i": np.asarray(calls_in.column(f"{k}_i").to_numpy(), dtype=np.int64)
+            for k in ("calling", "called", "dialled")
+        },
+    }
+    cur = _cursor()
+    try:
+        registered = False
+
+        def run(sql: str, more: dict[str, pa.Table]) -> pa.Table:
+            nonlocal registered
+            if not registered:  # only when a statement runs at all (memos mostly answer)
+                for name, table in tables.items():
+                    cur.register(name, table)
+                registered = True
+            for name, table in more.items():
+                cur.register(name, table)
+            return cur.sql(sql).to_arrow_table()
+
+        memo = _snapshot_state(snap)[1]
+        bulk = rating_bulk.rate(
+            inputs, tables, run, entp_id=entp_id, corp_id=corp_id, memo=memo
+        )
+    finally:
+        cur.close()
+    return _assemble(bulk, entp_id, corp_id)
+
+
+def _assemble(bulk: rating_bulk.Bulk, entp_id: str, corp_id: str) -> Rated:
+    p = bulk.priced
+    n = len(bulk.rows)
+    fixed = {
+        "gmt": p["gmt_s"].view(pa.timestamp("s")),
+        "lst": p["lst_s"].view(pa.timestamp("s")),
+        "enterprise_id": pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(n, np.int32)), pa.array([entp_id])
+        ),
+        "corp_id": pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(n, np.int32)), pa.array([corp_id])
+        ),
+        "duration": _decimal(p["duration_tenths"], 7, 1),
+        "amount": _decimal(p["amount_cents"], 9, 2),
+        "nosurcharge_amt": _decimal(p["net_cents"], 9, 2),
+        "tax": _decimal(p["tax_cents"], 9, 2),
+        "intl_surcharge": _decimal(p["intl_cents"], 9, 2),
+    }
+    arrays = {
+        name: fixed[name] if name in fixed else p[name]
+        for name in _OUTPUT
+        if name in fixed or name in p
+    }
+    return Rated(pa.table(arrays), bulk.rejected, bulk.skipped, pa.array(bulk.rows, pa.int64()))
+
+
+def rate_calls_reference(
+    calls: pa.Table, *, entp_id: str, corp_id: str, state_dir: Path
+) -> Rated:
+    """:func:`rate_calls` by the one rating statement (:func:`.rating_sql.rating_sql`):
+    the reference the bulk rating is held to (the same calls, prices, verdicts and
+    order; text columns plain rather than dictionaries)."""
+    snap = _store(Path(state_dir)).snapshot(entp_id, corp_id)
+    batch, tables = _tables(snap, calls)
+    out = _run(rating_sql(), {**batch, **tables}, {"entp": entp_id, "corp": corp_id})
     return _split(out, entp_id, corp_id, _OUTPUT)
 
 

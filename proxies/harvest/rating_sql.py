@@ -21,6 +21,10 @@ is computed once per *distinct* value and joined back:
 * geography once per distinct number prefix (``+1NPANXX``, or ``+`` and six digits);
 * the tariff by one hash probe per call and distinct prefix length of the plan.
 
+The rating statement is the reference; the bulk rating (:mod:`.rating_bulk`) runs
+:data:`BULK_STATEMENTS`, one per kind of distinct value, built from the same fragments
+(``_norm_ctes``, ``_geo_ctes``, ``_quarters_sql``, ``_MATCH_SQL``, ...).
+
 Tables: ``calls_in`` (``rid``, ``t_s`` epoch seconds, and the Call columns),
 ``site_t``, ``prof_t``, ``rate_t``, ``lens_t``, ``plan_t`` (the tariff snapshot),
 ``nanp_t``, ``npa_t``, ``cc_t``, ``city_t``, ``state_t``, ``band_t`` (geography);
@@ -35,6 +39,7 @@ from starwrs.storage.datamart import reference as ref
 from starwrs.storage.datamart.load import RATE_SQL
 
 __all__ = [
+    "BULK_STATEMENTS",
     "MAX_CENTS",
     "MAX_SECONDS",
     "NUMBER_PATTERN",
@@ -67,21 +72,9 @@ def _e164_of(m: str) -> str:
     )
 
 
-#: steps 5-7, shared by rating and re-rating: ``classified`` in, ``judged`` out
-PRICE_SQL = f"""
-days AS (
-    SELECT d.local_date, p.plan_id, p.product AS profile_product, p.discount_bp
-      FROM (SELECT DISTINCT local_date FROM classified WHERE local_date IS NOT NULL) d
-      ASOF LEFT JOIN prof_t p ON d.local_date >= p.active_from),
-profiled AS (
-    SELECT c.*, d.plan_id, d.profile_product, d.discount_bp
-      FROM classified c LEFT JOIN days d ON d.local_date = c.local_date),
-keyed AS (
-    SELECT *, far_digits[1:(SELECT max(plen) FROM lens_t)] AS far_key FROM profiled),
-wanted AS (
-    SELECT DISTINCT plan_id, far_key, dir, use_cd, period FROM keyed
-     WHERE plan_id IS NOT NULL AND far_key IS NOT NULL),
-probes AS (
+#: the tariff match: ``wanted`` (plan_id, far_key, dir, use_cd, period) in, ``best``
+#: (the same and the winning ``rate_no``) out
+_MATCH_SQL = """probes AS (
     SELECT w.*, l.plen, w.far_key[1:l.plen] AS probe
       FROM wanted w JOIN lens_t l ON l.plen <= length(w.far_key)),
 candidates AS (
@@ -94,7 +87,27 @@ candidates AS (
        AND r.period IN (c.period, '*')),
 best AS (
     SELECT plan_id, far_key, dir, use_cd, period, arg_max(rate_no, score) AS rate_no
-      FROM candidates GROUP BY ALL),
+      FROM candidates GROUP BY ALL)"""
+
+#: the profile of each local day: ``{days}`` (local_date) in
+_DAYS_SQL = """SELECT d.local_date, p.plan_id, p.product AS profile_product, p.discount_bp
+      FROM {days} d
+      ASOF LEFT JOIN prof_t p ON d.local_date >= p.active_from"""
+
+#: steps 5-7, shared by rating and re-rating: ``classified`` in, ``judged`` out
+PRICE_SQL = f"""
+days AS (
+    {_DAYS_SQL.format(days="(SELECT DISTINCT local_date FROM classified"
+                           " WHERE local_date IS NOT NULL)")}),
+profiled AS (
+    SELECT c.*, d.plan_id, d.profile_product, d.discount_bp
+      FROM classified c LEFT JOIN days d ON d.local_date = c.local_date),
+keyed AS (
+    SELECT *, far_digits[1:(SELECT max(plen) FROM lens_t)] AS far_key FROM profiled),
+wanted AS (
+    SELECT DISTINCT plan_id, far_key, dir, use_cd, period FROM keyed
+     WHERE plan_id IS NOT NULL AND far_key IS NOT NULL),
+{_MATCH_SQL},
 billed AS (
     SELECT c.*, r.rate_micro, r.connect_micro, r.minimum_cents, r.rate_no,
            pl.currency, pl.tax_ppm, pl.intl_cents,
@@ -146,26 +159,22 @@ def _geo_cols(alias: str, side: str) -> str:
     return ", ".join(f"{alias}.{c} AS {side}_{c}" for c in cols)
 
 
-@functools.cache
-def rating_sql() -> str:
-    """The rating statement (see the module docstring)."""
+def _trunk_sql(trunks: str) -> str:
+    """Each distinct trunk of *trunks* (a relation of ``trunk``) to the site whose
+    ``TRUNK`` is its longest start."""
+    return f"""SELECT t.trunk, arg_max(s.site_no, length(s.trunk)) AS site_no
+      FROM {trunks} t JOIN site_t s ON starts_with(t.trunk, s.trunk)
+     GROUP BY t.trunk"""
+
+
+def _norm_ctes(key: str, source: str) -> str:
+    """``norm0`` .. ``norm``: each row of *source* (its number text ``n.x``, the site's
+    ``s.outside`` and ``s.home_npa``) keyed *key*, to its E.164 form ``e`` and place
+    key ``gk`` (only the numbers that normalize)."""
     m2 = f"regexp_extract(t[length(outside) + 1:], '{NUMBER_PATTERN}', {_GROUPS})"
-    return f"""
-WITH
-c0 AS (
-    SELECT rid, t_s, coalesce(billable, 0) AS seconds, coalesce(answered, false) AS answered,
-           CAST(direction AS VARCHAR) AS direction, coalesce(CAST(trunk AS VARCHAR), '') AS trunk,
-           coalesce(CAST(account AS VARCHAR), '') AS account, CAST(calling AS VARCHAR) AS calling,
-           CAST(called AS VARCHAR) AS called, calling_i, called_i, dialled_i
-      FROM calls_in),
-trunk_site AS (
-    SELECT t.trunk, arg_max(s.site_no, length(s.trunk)) AS site_no
-      FROM (SELECT DISTINCT trunk FROM c0) t JOIN site_t s ON starts_with(t.trunk, s.trunk)
-     GROUP BY t.trunk),
-c1 AS (SELECT c0.*, ts.site_no FROM c0 LEFT JOIN trunk_site ts USING (trunk)),
-norm0 AS (
-    SELECT n.i::BIGINT * 1024 + s.site_no AS k, {_CLEAN} AS t, s.outside, s.home_npa
-      FROM num_t n CROSS JOIN site_t s),
+    return f"""norm0 AS (
+    SELECT {key} AS k, {_CLEAN} AS t, s.outside, s.home_npa
+      FROM {source}),
 norm1 AS (SELECT *, regexp_extract(t, '{NUMBER_PATTERN}', {_GROUPS}) AS m FROM norm0),
 norm2 AS (SELECT *, {_e164_of("m")} AS e1 FROM norm1),
 norm3 AS (
@@ -177,16 +186,78 @@ norm AS MATERIALIZED (
     SELECT k, e,
            CASE WHEN e[1:2] = '+1' THEN 1000000000 + TRY_CAST(e[3:8] AS BIGINT)
                 ELSE 2000000000 + TRY_CAST(e[2:7] AS BIGINT) END AS gk
-      FROM norm4 WHERE e IS NOT NULL),
-quarters AS (
-    SELECT q.site_no, q.q,
+      FROM norm4 WHERE e IS NOT NULL)"""
+
+
+def _quarters_sql(quarters: str) -> str:
+    """Each (site_no, q) of *quarters*: the zone's offset and wall clock at the start of
+    quarter-hour *q* of GMT."""
+    return f"""SELECT q.site_no, q.q,
            epoch(timezone(s.tz, to_timestamp(q.q * 900)))::BIGINT - q.q * 900 AS offset_s,
            timezone(s.tz, to_timestamp(q.q * 900)) AS local_start
-      FROM (SELECT DISTINCT site_no, t_s // 900 AS q FROM c1
-             WHERE site_no IS NOT NULL AND t_s IS NOT NULL) q JOIN site_t s USING (site_no)),
+      FROM {quarters} q JOIN site_t s USING (site_no)"""
+
+
+#: of a ``quarters`` row: its offset, rate period and local day
+_CLOCK_COLUMNS = (
+    f"offset_s, {RATE_SQL.format(d='local_start')} AS period,"
+    " CAST(local_start AS DATE) AS local_date"
+)
+
+
+def _geo_ctes(source: str) -> str:
+    """``g1`` .. ``geo``: the place of each distinct ``gk`` of *source*."""
+    return f"""g1 AS (
+    SELECT gk, gk < 2000000000 AS nanp,
+           CASE WHEN gk < 2000000000 THEN CAST(gk // 1000 % 1000 AS SMALLINT) END AS npa,
+           CASE WHEN gk < 2000000000 THEN CAST(gk % 1000 AS SMALLINT) END AS nxx,
+           CAST(gk - 2000000000 AS VARCHAR) AS digits
+      FROM {source}),
+g2 AS (
+    SELECT g1.*, coalesce(k1.cc, k2.cc, k3.cc) AS cc, coalesce(k1.name, k2.name, k3.name) AS cname
+      FROM g1 LEFT JOIN cc_t k1 ON NOT g1.nanp AND k1.cc = g1.digits[1:1]
+      LEFT JOIN cc_t k2 ON NOT g1.nanp AND k2.cc = g1.digits[1:2]
+      LEFT JOIN cc_t k3 ON NOT g1.nanp AND k3.cc = g1.digits[1:3]),
+geo AS MATERIALIZED (
+    SELECT g2.gk, g2.nanp, g2.npa, g2.nxx, CASE WHEN g2.nanp THEN '1' ELSE g2.cc END AS cc,
+           CASE WHEN g2.nanp THEN '{ref.NANP_COUNTRY_CD}' ELSE lpad(g2.cc, 3, '0') END
+               AS country_cd,
+           CASE WHEN g2.nanp THEN '{ref.NANP_COUNTRY_NAME}' ELSE g2.cname END AS country_name,
+           CASE WHEN g2.nanp THEN coalesce(x.city, s.city)
+                ELSE coalesce(f3.city, f2.city, f1.city) END AS city,
+           CASE WHEN g2.nanp THEN coalesce(x.state, s.state) END AS state,
+           CASE WHEN NOT g2.nanp THEN coalesce(f3.routing_cd, f2.routing_cd, f1.routing_cd) END
+               AS routing_cd,
+           st.canada, st.terr, st.terr_pos
+      FROM g2 LEFT JOIN nanp_t x ON x.npa = g2.npa AND x.nxx = g2.nxx
+      LEFT JOIN npa_t s ON s.npa = g2.npa
+      LEFT JOIN city_t f1 ON f1.prefix = g2.digits[1:length(g2.cc) + 1]
+      LEFT JOIN city_t f2 ON f2.prefix = g2.digits[1:length(g2.cc) + 2]
+      LEFT JOIN city_t f3 ON f3.prefix = g2.digits[1:length(g2.cc) + 3]
+      LEFT JOIN state_t st ON st.state = coalesce(x.state, s.state))"""
+
+
+@functools.cache
+def rating_sql() -> str:
+    """The rating statement (see the module docstring): the reference the bulk
+    rating (:mod:`.rating_bulk`) is held to, in one statement."""
+    return f"""
+WITH
+c0 AS (
+    SELECT rid, t_s, coalesce(billable, 0) AS seconds, coalesce(answered, false) AS answered,
+           CAST(direction AS VARCHAR) AS direction, coalesce(CAST(trunk AS VARCHAR), '') AS trunk,
+           coalesce(CAST(account AS VARCHAR), '') AS account, CAST(calling AS VARCHAR) AS calling,
+           CAST(called AS VARCHAR) AS called, calling_i, called_i, dialled_i
+      FROM calls_in),
+trunk_site AS (
+    {_trunk_sql("(SELECT DISTINCT trunk FROM c0)")}),
+c1 AS (SELECT c0.*, ts.site_no FROM c0 LEFT JOIN trunk_site ts USING (trunk)),
+{_norm_ctes("n.i::BIGINT * 1024 + s.site_no", "num_t n CROSS JOIN site_t s")},
+quarters AS (
+    {_quarters_sql("(SELECT DISTINCT site_no, t_s // 900 AS q FROM c1"
+                   " WHERE site_no IS NOT NULL AND t_s IS NOT NULL)")}),
 clock AS MATERIALIZED (
-    SELECT site_no * 1000000000 + q AS sq, offset_s, {RATE_SQL.format(d="local_start")} AS period,
-           CAST(local_start AS DATE) AS local_date
+    SELECT site_no * 1000000000 + q AS sq, {_CLOCK_COLUMNS}
       FROM quarters),
 c2 AS (
     SELECT c1.rid, c1.t_s, c1.seconds, c1.answered, c1.direction, c1.trunk, c1.account,
@@ -223,34 +294,7 @@ c4 AS (
            CASE WHEN inbound THEN coalesce(dialled_e, called_e, main_e)
                 ELSE coalesce(dialled_e, called_e) END AS dial_e
       FROM c3),
-g1 AS (
-    SELECT gk, gk < 2000000000 AS nanp,
-           CASE WHEN gk < 2000000000 THEN CAST(gk // 1000 % 1000 AS SMALLINT) END AS npa,
-           CASE WHEN gk < 2000000000 THEN CAST(gk % 1000 AS SMALLINT) END AS nxx,
-           CAST(gk - 2000000000 AS VARCHAR) AS digits
-      FROM (SELECT DISTINCT gk FROM norm)),  -- every number's place: c4 is read once
-g2 AS (
-    SELECT g1.*, coalesce(k1.cc, k2.cc, k3.cc) AS cc, coalesce(k1.name, k2.name, k3.name) AS cname
-      FROM g1 LEFT JOIN cc_t k1 ON NOT g1.nanp AND k1.cc = g1.digits[1:1]
-      LEFT JOIN cc_t k2 ON NOT g1.nanp AND k2.cc = g1.digits[1:2]
-      LEFT JOIN cc_t k3 ON NOT g1.nanp AND k3.cc = g1.digits[1:3]),
-geo AS MATERIALIZED (
-    SELECT g2.gk, g2.nanp, g2.npa, g2.nxx, CASE WHEN g2.nanp THEN '1' ELSE g2.cc END AS cc,
-           CASE WHEN g2.nanp THEN '{ref.NANP_COUNTRY_CD}' ELSE lpad(g2.cc, 3, '0') END
-               AS country_cd,
-           CASE WHEN g2.nanp THEN '{ref.NANP_COUNTRY_NAME}' ELSE g2.cname END AS country_name,
-           CASE WHEN g2.nanp THEN coalesce(x.city, s.city)
-                ELSE coalesce(f3.city, f2.city, f1.city) END AS city,
-           CASE WHEN g2.nanp THEN coalesce(x.state, s.state) END AS state,
-           CASE WHEN NOT g2.nanp THEN coalesce(f3.routing_cd, f2.routing_cd, f1.routing_cd) END
-               AS routing_cd,
-           st.canada, st.terr, st.terr_pos
-      FROM g2 LEFT JOIN nanp_t x ON x.npa = g2.npa AND x.nxx = g2.nxx
-      LEFT JOIN npa_t s ON s.npa = g2.npa
-      LEFT JOIN city_t f1 ON f1.prefix = g2.digits[1:length(g2.cc) + 1]
-      LEFT JOIN city_t f2 ON f2.prefix = g2.digits[1:length(g2.cc) + 2]
-      LEFT JOIN city_t f3 ON f3.prefix = g2.digits[1:length(g2.cc) + 3]
-      LEFT JOIN state_t st ON st.state = coalesce(x.state, s.state)),
+{_geo_ctes("(SELECT DISTINCT gk FROM norm)")},  -- every number's place: c4 is read once
 c5 AS (
     SELECT c.*, {_geo_cols("og", "o")}, {_geo_cols("tg", "t")},
            coalesce(og.canada, false) AS o_canada, coalesce(tg.canada, false) AS t_canada,
@@ -356,3 +400,34 @@ SELECT rid, verdict, currency AS currency_cd, amount_cents, net_cents, tax_cents
        intl_s AS intl_cents
   FROM judged ORDER BY rid
 """
+
+
+# -- the bulk rating's statements: one per kind of distinct value ------------------------
+
+#: the statements of :mod:`.rating_bulk`, by what they compute; each reads one small
+#: registered table of distinct values (and the tariff and geography tables):
+#:
+#: * ``trunks``: ``trunks_in`` (trunk) -> trunk, site_no;
+#: * ``numbers``: ``pairs`` (pos, x, site_no) -> pos, e, gk (numbers that normalize);
+#: * ``places``: ``gks`` (gk) -> the place of each, ordered by gk;
+#: * ``clocks``: ``quarters_in`` (site_no, q) -> site_no, q, offset_s, period, local_date;
+#: * ``days``: ``dates_in`` (local_date) -> local_date, plan_id, profile_product,
+#:   discount_bp;
+#: * ``rates``: ``wanted`` (wk, plan_id, far_key, dir, use_cd, period) -> wk, rate_no.
+BULK_STATEMENTS: dict[str, str] = {
+    "trunks": _trunk_sql("trunks_in"),
+    "numbers": f"""WITH {_norm_ctes("n.pos", "pairs n JOIN site_t s USING (site_no)")}
+SELECT k AS pos, e, gk FROM norm""",
+    "places": f"""WITH {_geo_ctes("gks")}
+SELECT gk, nanp, npa, nxx, cc, country_cd, country_name, city, state, routing_cd, canada,
+       terr, terr_pos
+  FROM geo ORDER BY gk""",
+    "clocks": f"""WITH quarters AS ({_quarters_sql("quarters_in")})
+SELECT site_no, q, {_CLOCK_COLUMNS} FROM quarters""",
+    "days": _DAYS_SQL.format(days="dates_in"),
+    "rates": f"""WITH {_MATCH_SQL}
+SELECT w.wk, b.rate_no
+  FROM wanted w LEFT JOIN best b
+    ON b.plan_id = w.plan_id AND b.far_key = w.far_key AND b.dir = w.dir
+   AND b.use_cd = w.use_cd AND b.period = w.period""",
+}

@@ -409,8 +409,12 @@ def test_normalize_number(written: str, options: dict[str, str], e164: str | Non
     assert normalize_number(written, **options) == e164  # type: ignore[arg-type]
 
 
-def test_minutes_round_half_up_to_a_tenth() -> None:
-    call = one(OUTBOUND.replace(b",127,120,", b",200,93,"), tz=NY)
-    assert call.minutes == Decimal("1.6")  # 1.55 -> 1.6
+def test_minutes_round_up_to_a_tenth_as_the_datamart_does() -> None:
+    call = one(OUTBOUND.replace(b",127,120,", b",200,91,"), tz=NY)
+    assert call.minutes == Decimal("1.6")  # 1.516 -> 1.6 (16 tenths started), not 1.5
+    assert str(call.minutes) == "1.6"
+    # the same rule as rating's duration: every 6 s started is a tenth
+    for billable, minutes in ((0, "0.0"), (1, "0.1"), (6, "0.1"), (7, "0.2"), (120, "2.0")):
+        assert str(dataclasses.replace(call, billable=billable).minutes) == minutes
     with pytest.raises(ValueError, match="UTC"):
         dataclasses.replace(call, start=datetime(2024, 1, 1))
