@@ -28,8 +28,8 @@ The baseline, in the same rounds: the generator's own priced rows of the same ca
 batches, staged and loaded the same way into another fresh file.  Rows:
 
 * ``rating end to end (verify..load)`` -- one message after the other, each step in turn;
-* ``rating end to end, harvest || DSS`` -- the same with the load of a batch in a second thread while the
-  harvest takes the next (the harvest and the DSS are two processes: with two
+* ``rating end to end, harvest || DSS`` -- the same with the load of a batch in a second
+  thread while the harvest takes the next (the harvest and the DSS are two processes: with two
   collectors sending, the bench's two enterprises, they overlap so);
 * ``rating: harvest steps alone`` -- the records per second of the harvest's own steps (all but the
   load), from the same round.

@@ -183,6 +183,8 @@ def _tariff_tables(snap: Snapshot) -> dict[str, pa.Table]:
 
 
 _stores: dict[Path, TariffStore] = {}
+#: tariff stores kept open (least recently used dropped first)
+_STORES_KEPT = 4
 _stores_lock = threading.Lock()
 _base: dict[str, duckdb.DuckDBPyConnection] = {}
 
@@ -190,9 +192,13 @@ _base: dict[str, duckdb.DuckDBPyConnection] = {}
 def _store(state_dir: Path) -> TariffStore:
     path = store_path(state_dir).resolve()
     with _stores_lock:
-        if path not in _stores:
-            _stores[path] = TariffStore.of(Path(state_dir))
-        return _stores[path]
+        store = _stores.pop(path, None) or TariffStore.of(Path(state_dir))
+        _stores[path] = store  # the most recent last
+        while len(_stores) > _STORES_KEPT:
+            # a store dropped takes its per-thread connections with it (a harvest has
+            # one state directory; a test process has many and ran out of fds)
+            del _stores[next(iter(_stores))]
+        return store
 
 
 def _cursor() -> duckdb.DuckDBPyConnection:

@@ -118,8 +118,10 @@ class Harness:
         stdin.write(json.dumps(request).encode("ascii") + b"\n")
         stdin.flush()
         while b"\n" not in self._buffer:
-            ready, _, _ = select.select([stdout], [], [], ANSWER_TIMEOUT)
-            if not ready:
+            # poll, not select: a worker that has run many tests may hold fds >= 1024
+            poller = select.poll()
+            poller.register(stdout.fileno(), select.POLLIN)
+            if not poller.poll(ANSWER_TIMEOUT * 1000):
                 pytest.fail(f"node gave no answer in {ANSWER_TIMEOUT:.0f} s to {request!r:.200}")
             chunk = os.read(stdout.fileno(), 1 << 20)
             if not chunk:
