@@ -16,6 +16,8 @@ import logging
 import os
 import random
 import socket
+import tempfile
+import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -183,6 +185,58 @@ def process_label(name: str, index: int = 0) -> str:
 _PORT_RANGE = (20000, 32767)
 
 
+#: how long a port claim holds (choosing to binding takes seconds, a minute under load)
+_CLAIM_TTL = 300.0
+
+
+def _reserve(port: int) -> bool:
+    """Claim *port* for this process among starwrs processes on this machine.
+
+    A claim is a file ``<tmp>/starwrs-ports-<uid>/<port>`` holding the claimer's pid,
+    made with ``O_EXCL``; a claim whose process is gone, or older than
+    :data:`_CLAIM_TTL` (by then the listener is bound, and the bind check protects the
+    port), is taken over.  Only other starwrs processes respect it -- they are the ones
+    that choose ports this way.
+    """
+    folder = Path(tempfile.gettempdir()) / f"starwrs-ports-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+    except OSError:
+        return True  # no place for claims: the bind check alone
+    claim = folder / str(port)
+    for _ in range(2):
+        try:
+            fd = os.open(claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            try:
+                owner = int(claim.read_text() or "0")
+                fresh = time.time() - claim.stat().st_mtime < _CLAIM_TTL
+            except (OSError, ValueError):
+                owner, fresh = 0, False
+            if fresh and owner == os.getpid():
+                return False  # ours already: this process chose it for something else
+            if fresh and owner and _alive(owner):
+                return False
+            claim.unlink(missing_ok=True)  # a dead claimer's: take it over
+            continue
+        except OSError:
+            return True
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _ephemeral_floor() -> int:
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
@@ -197,7 +251,10 @@ def free_port(host: str = "127.0.0.1") -> int:
     The port is drawn at random outside the kernel's ephemeral range: a port that
     ``bind(0)`` hands out can be taken, before our listener binds it, by any outgoing
     connection on the machine (two deployments starting side by side did exactly that);
-    a port below the range is taken only by another listener that chose it.
+    a port below the range is taken only by another listener that chose it.  And it is
+    *reserved* for this process's life (:func:`_reserve`): ``starwrs serve`` chooses
+    every port of a deployment before its processes bind them, seconds later, and a
+    second deployment starting meanwhile chose one of them too (seen in CI).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     low, high = _PORT_RANGE[0], min(_PORT_RANGE[1], _ephemeral_floor() - 1)
@@ -209,6 +266,7 @@ def free_port(host: str = "127.0.0.1") -> int:
                 sock.bind((host, port))
             except OSError:
                 continue
+        if _reserve(port):
             return port
     with socket.socket(family, socket.SOCK_STREAM) as sock:  # fall back to the kernel
         sock.bind((host, 0))
