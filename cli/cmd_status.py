@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import sqlite3
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
-from starwrs.runtime.config import Address, Deployment, process_label
+from starwrs.runtime.config import Address, Deployment, pid_alive, process_label
 from starwrs.runtime.services import instance_of
 from starwrs.runtime.statelock import LOCK_FILE
 
@@ -47,18 +46,6 @@ def register(sub: Any) -> None:
     parser.add_argument("--state", type=Path, default=Path("state"), help="state directory")
     parser.add_argument("--json", action="store_true", help="one JSON object per service")
     parser.set_defaults(func=run)
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _accepts(address: Address) -> bool:
@@ -109,7 +96,7 @@ def _rows(
     rows = []
     for label, name, address in services:
         pid = serve_pid if label == "serve" else pids.get(name)
-        alive = _alive(pid)
+        alive = pid_alive(pid)
         if not alive:
             state = "down"
         elif address is None or _accepts(address):

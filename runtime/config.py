@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Address", "Deployment", "Limits", "free_port", "process_label"]
+__all__ = ["Address", "Deployment", "Limits", "free_port", "pid_alive", "process_label"]
 
 #: target codes of the application proxies (PROTOCOL.md section 2), in start order
 PROXY_TARGETS = ("OE", "RM", "RS", "INBX", "DSS")
@@ -215,7 +215,7 @@ def _reserve(port: int) -> bool:
                 owner, fresh = 0, False
             if fresh and owner == os.getpid():
                 return False  # ours already: this process chose it for something else
-            if fresh and owner and _alive(owner):
+            if fresh and pid_alive(owner):
                 return False
             claim.unlink(missing_ok=True)  # a dead claimer's: take it over
             continue
@@ -227,7 +227,10 @@ def _reserve(port: int) -> bool:
     return False
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int | None) -> bool:
+    """Whether process *pid* exists (one we may not signal counts as alive)."""
+    if not pid:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
