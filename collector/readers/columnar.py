@@ -77,6 +77,22 @@ SCHEMA = pa.schema(list(CALL_TYPES.items()))
 IntArray = npt.NDArray[np.int64]
 
 
+#: the Master.csv fields every call is read from (their names in ``asterisk``'s layouts)
+_CALL_FIELDS = (
+    "accountcode",
+    "src",
+    "dst",
+    "clid",
+    "channel",
+    "dstchannel",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billsec",
+    "disposition",
+)
+
 @dataclass(frozen=True)
 class Table:
     """What a body reads as: the calls (``CALL_TYPES``, line order) and the rejections
@@ -287,23 +303,7 @@ class _Asterisk:
         """The canonical lines *rows* of *count* fields: their calls, and the rows the
         per-line parse must read after all."""
         fits = [(layout, names) for layout, names in self.allowed if len(names) == count]
-        wanted = {
-            "accountcode",
-            "src",
-            "dst",
-            "clid",
-            "channel",
-            "dstchannel",
-            "start",
-            "answer",
-            "end",
-            "duration",
-            "billsec",
-            "disposition",
-            "uniqueid",
-            "linkedid",
-            "sequence",
-        }
+        wanted = {*_CALL_FIELDS, "uniqueid", "linkedid", "sequence"}
         used = sorted({i for _, names in fits for i, f in enumerate(names) if f in wanted})
         if len(fits) > 1:
             used = sorted({*used, 16})  # uniqueid or userfield
@@ -352,20 +352,7 @@ class _Asterisk:
                 ok &= _count(seq)
         get = {
             f: column(f, names_a)
-            for f in (
-                "accountcode",
-                "src",
-                "dst",
-                "clid",
-                "channel",
-                "dstchannel",
-                "start",
-                "answer",
-                "end",
-                "duration",
-                "billsec",
-                "disposition",
-            )
+            for f in _CALL_FIELDS
         }
         start_s, good = self._times(get["start"], required=True)
         ok &= good
