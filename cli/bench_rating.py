@@ -62,7 +62,7 @@ from starwrs.cli.benchkit import Result, compare
 from starwrs.collector import batch as batches
 from starwrs.collector import identity, smime
 from starwrs.fixtures.datamart import CorpSpec, demo_corp_specs, generate_calls
-from starwrs.proxies.harvest.intake import read_batch
+from starwrs.proxies.harvest.intake import fsync_file, read_batch
 from starwrs.proxies.harvest.rating import rate_calls
 from starwrs.proxies.harvest.tariffs import PERIODS, TariffStore, parse_tariffs
 from starwrs.storage.datamart import geography
@@ -248,14 +248,6 @@ class Steps:
     refused: int = 0
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def take(
     message: Message, *, harvest_id: Party, collector: Party, state: Path, steps: Steps
 ) -> tuple[Path, str]:
@@ -278,7 +270,7 @@ def take(
     priced = clock()
     staged = state / f"{batch.batch_id}.arrows"
     write_ipc(staged, [rated.priced])
-    _fsync(staged)
+    fsync_file(staged)
     written = clock()
     for name, seconds in zip(
         STEPS[:4], (parsed - began, read - parsed, priced - read, written - priced), strict=True
@@ -345,7 +337,7 @@ def _overlapped(
 def _unrated(message: Message, state: Path, partition: duckdb.DuckDBPyConnection) -> None:
     staged = state / "unrated.arrows"
     write_ipc(staged, [message.unrated])
-    _fsync(staged)
+    fsync_file(staged)
     load_ipc(partition, staged, batch=batches.new_batch_id())
     staged.unlink()
 

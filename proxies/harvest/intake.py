@@ -75,7 +75,7 @@ from starwrs.storage.datamart.export import write_ipc
 from starwrs.storage.datamart.partitions import read_partition_map, write_partition_map
 from starwrs.storage.outbox import Outbox
 
-__all__ = ["Answer", "Harvest", "LoadFailed", "Loader", "Rater"]
+__all__ = ["Answer", "Harvest", "LoadFailed", "Loader", "Rater", "fsync_file"]
 
 log = logging.getLogger("starwrs.harvest")
 
@@ -229,7 +229,8 @@ def _duplicates(table: pa.Table) -> npt.NDArray[np.int64]:
     return out[np.argsort(out[:, 0], kind="stable")]
 
 
-def _fsync(path: Path) -> None:
+def fsync_file(path: Path) -> None:
+    """Flush *path* to disk (a staged batch survives a power cut before it is recorded)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -446,7 +447,7 @@ class Harvest:
         staged = self.staging / f"{batch.batch_id}.arrows"
         if priced.num_rows:
             await trio.to_thread.run_sync(write_ipc, staged, [priced])
-            await trio.to_thread.run_sync(_fsync, staged)
+            await trio.to_thread.run_sync(fsync_file, staged)
         entry.result = "loading"
         async with self.store.store.transaction() as tx:
             audit_id = await self.store.audit(entry, tx)
