@@ -28,7 +28,9 @@ def test_ports_are_distinct_below_the_ephemeral_range(claims: Path) -> None:
 
 
 def test_a_live_processs_fresh_claim_is_respected(claims: Path) -> None:
-    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as other:
+    # a live process of another pid: it waits on its stdin until killed
+    read = [sys.executable, "-c", "import sys; sys.stdin.read()"]
+    with subprocess.Popen(read, stdin=subprocess.PIPE) as other:
         try:
             claims.mkdir(mode=0o700)
             (claims / "20001").write_text(str(other.pid))
