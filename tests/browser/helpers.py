@@ -85,6 +85,27 @@ def launched_chromium() -> Iterator[Any]:
         asyncio.set_event_loop_policy(policy)
 
 
+@contextlib.contextmanager
+def checked_page(
+    browser: Any, url: str, *scripts: str, timeout: float, **options: Any
+) -> Iterator[Any]:
+    """A fresh context's page at *url* with the CSP recorder, axe and *scripts* (run
+    before every page's own); on exit, no CSP violation and no page error may have
+    happened.  *options* go to ``browser.new_context``."""
+    context = browser.new_context(ignore_https_errors=True, **options)
+    for script in (CSP_RECORDER, axe_source(), *scripts):
+        context.add_init_script(script)
+    context.set_default_timeout(timeout)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda err: errors.append(str(err)))
+    opened.goto(url)
+    yield opened
+    assert csp_violations(opened) == []
+    assert errors == []
+    context.close()
+
+
 def axe_source() -> str:
     if not AXE.is_file():
         pytest.fail("axe-core is missing: run `npm ci --prefix web/client` first")

@@ -30,13 +30,11 @@ from starwrs.protocol.header import Mechanism
 
 from ..e2e.system import System, start
 from .helpers import (
-    CSP_RECORDER,
     admin,
-    axe_source,
     axe_violations,
+    checked_page,
     client_send,
     controls_of,
-    csp_violations,
     launched_chromium,
     shots_dir,
 )
@@ -75,18 +73,8 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def page(browser: Any, system: System) -> Iterator[Any]:
-    context = browser.new_context(ignore_https_errors=True, viewport=DESKTOP)
-    context.add_init_script(CSP_RECORDER)
-    context.add_init_script(axe_source())
-    context.set_default_timeout(TIMEOUT)
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda err: errors.append(str(err)))
-    opened.goto(system.url)
-    yield opened
-    assert csp_violations(opened) == []
-    assert errors == []
-    context.close()
+    with checked_page(browser, system.url, timeout=TIMEOUT, viewport=DESKTOP) as opened:
+        yield opened
 
 
 def logon(page: Any, system: System, user: str, password: str | None = None) -> None:

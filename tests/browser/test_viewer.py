@@ -39,12 +39,10 @@ from starwrs.grammar import Group, Seq, serialize
 from ..e2e.system import System, start
 from ..web.test_js_viewer import reference_csv
 from .helpers import (
-    CSP_RECORDER,
     admin,
-    axe_source,
     axe_violations,
+    checked_page,
     client_send,
-    csp_violations,
     launched_chromium,
     run_cli,
     shots_dir,
@@ -106,19 +104,10 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def page(browser: Any, system: System) -> Iterator[Any]:
-    context = browser.new_context(ignore_https_errors=True, viewport=DESKTOP, accept_downloads=True)
-    context.add_init_script(CSP_RECORDER)
-    context.add_init_script(axe_source())
-    context.add_init_script(INIT)
-    context.set_default_timeout(TIMEOUT)
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda err: errors.append(str(err)))
-    opened.goto(system.url)
-    yield opened
-    assert csp_violations(opened) == []
-    assert errors == []
-    context.close()
+    with checked_page(
+        browser, system.url, INIT, timeout=TIMEOUT, viewport=DESKTOP, accept_downloads=True
+    ) as opened:
+        yield opened
 
 
 def message_center(page: Any, system: System, user: str) -> None:

@@ -30,7 +30,7 @@ from starwrs.storage.datamart.partitions import partition_path, read_partition_m
 
 from ..e2e.system import System, start
 from ..proxies.test_dss_sql import _RAW, Mart, Request, oracle
-from .helpers import CSP_RECORDER, axe_source, axe_violations, csp_violations, launched_chromium
+from .helpers import axe_violations, checked_page, launched_chromium
 from .test_browser import choose_category, field, open_requestor, tab
 from .test_viewer import DELIVERY, INIT, fetched, grid_rows, item_row, items, total_row
 
@@ -129,19 +129,9 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, system: System) -> Iterator[Any]:
-    context = browser.new_context(ignore_https_errors=True, viewport=DESKTOP)
-    context.add_init_script(CSP_RECORDER)
-    context.add_init_script(axe_source())
-    context.add_init_script(INIT)  # the Message Center polls every second
-    context.set_default_timeout(TIMEOUT)
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda err: errors.append(str(err)))
-    opened.goto(system.url)
-    yield opened
-    assert csp_violations(opened) == []
-    assert errors == []
-    context.close()
+    # INIT: the Message Center polls every second
+    with checked_page(browser, system.url, INIT, timeout=TIMEOUT, viewport=DESKTOP) as opened:
+        yield opened
 
 
 def save_and_run(page: Any, report: Report) -> None:
