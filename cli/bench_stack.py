@@ -20,7 +20,10 @@ can do with TLS and sockets alone.  Rows give transactions/s and the ratio; the
 ``p50``/``p99`` rows give latency in milliseconds (baseline: the bare server's).
 Every measurement starts after a short unmeasured warm-up with the same clients,
 so that the servers' pooled links are open (a p99 of a few seconds' run is
-otherwise made of their TLS handshakes, not of the steady state).
+otherwise made of their TLS handshakes, not of the steady state).  The web server,
+the dispatcher and order entry run with ``log_levels`` WARNING (:data:`LOG_LEVELS`),
+as a production deployment would: the per-transaction INFO lines are for
+debugging, the per-transaction figures are in the metrics.
 """
 
 from __future__ import annotations
@@ -46,13 +49,21 @@ __all__ = ["run"]
 COOKIE = "__Host-starwrs_session"
 #: seconds every client loop runs unmeasured before the clock starts
 WARMUP = 1.0
+#: the hot path's services log at WARNING, as a production deployment that reads its
+#: per-transaction figures from the metrics endpoints would (INFO adds one line per
+#: transaction and hop; README "The stack: where the time goes")
+LOG_LEVELS = tuple(
+    arg
+    for service in ("web", "dispatcher", "oe")
+    for arg in ("--log-level", f"{service}=WARNING")
+)
 
 
 class _Server:
     """A ``starwrs serve`` subprocess (see :mod:`starwrs.cli.launch`)."""
 
-    def __init__(self, state: Path) -> None:
-        self.launched = launch(state)
+    def __init__(self, state: Path, *extra: str) -> None:
+        self.launched = launch(state, *extra)
         self.state = state
         self.url = self.launched.url
         self.host, self.port = self.launched.host, self.launched.port
@@ -205,7 +216,7 @@ async def _measure(quick: bool) -> list[Result]:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="starwrs-bench-") as tmp:
         state = Path(tmp) / "state"
-        server = _Server(state)
+        server = _Server(state, *LOG_LEVELS)
         try:
             context = ssl.create_default_context(cafile=str(state / "ca.pem"))
             users = json.loads((state / "demo-credentials.json").read_text())["users"]

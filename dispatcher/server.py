@@ -129,6 +129,7 @@ from starwrs.runtime.pool import (
     normalize_target,
     proxy_unavailable,
 )
+from starwrs.runtime.tls import AnyTls, TlsListener
 from starwrs.storage.sessions import (
     Clock,
     Session,
@@ -401,6 +402,10 @@ class Dispatcher:
         return caller
 
     async def _applications(self, caller: Caller) -> frozenset[str]:
+        cached = self.entitlements.get(caller.user_id)
+        if cached is not None:  # the hot path: no fetch to prepare
+            return cached
+
         async def fetch() -> Applications:
             answer = await self._ask_applications(caller.user_id, caller.identity)
             if not answer.enabled:
@@ -711,7 +716,7 @@ def _own_error(answer: str | None, code: int) -> tuple[int, bytes]:
 
 
 async def _accept_loop(
-    listener: trio.SSLListener[trio.SocketStream],
+    listener: TlsListener,
     dispatcher: Dispatcher,
     limiter: trio.CapacityLimiter,
     nursery: trio.Nursery,
@@ -741,7 +746,7 @@ async def _accept_loop(
 
 
 async def _connection(
-    stream: trio.SSLStream[trio.SocketStream],
+    stream: AnyTls,
     dispatcher: Dispatcher,
     limiter: trio.CapacityLimiter,
     token: object,
@@ -817,7 +822,7 @@ async def serve_dispatcher(
                 )
                 limiter = trio.CapacityLimiter(max(1, limits.max_connections))
                 for listener in listeners:
-                    tls = trio.SSLListener(listener, server_context, https_compatible=False)
+                    tls = TlsListener(listener, server_context)
                     nursery.start_soon(
                         _accept_loop, tls, dispatcher, limiter, nursery, limits.read_timeout
                     )

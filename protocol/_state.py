@@ -55,12 +55,16 @@ class Role(Enum):
 class Direction(Enum):
     """Whether the event is being sent or was received."""
 
+    __hash__ = object.__hash__  # members are singletons: Enum's own hashes the name in Python
+
     SEND = "send"
     RECV = "recv"
 
 
 class Kind(Enum):
     """What an event is, as far as the tables care."""
+
+    __hash__ = object.__hash__  # members are singletons: Enum's own hashes the name in Python
 
     REQUEST = "Request"
     ECHO = "Echo"
@@ -81,6 +85,8 @@ class Kind(Enum):
 
 class State(Enum):
     """Where a side of a connection is."""
+
+    __hash__ = object.__hash__  # members are singletons: Enum's own hashes the name in Python
 
     IDLE = "IDLE"
     # client side

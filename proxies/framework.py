@@ -15,7 +15,9 @@ does everything but the servicing:
    handlers; a synchronous request is one transaction; a connection carries any
    number of them, one after another; protocol errors are answered with their
    code and the connection closed, and so is a frame that stops short (7009,
-   within ``limits.frame_timeout`` for a small frame: PROTOCOL.md section 2);
+   within ``limits.frame_timeout`` for a small frame: PROTOCOL.md section 2); a
+   connection on which no frame starts for :data:`IDLE_TIMEOUT` (a day) is closed
+   quietly;
 3. **validate** -- a message the peer's row does not allow it to send is 7003
    (admin messages from ``admin`` only); the payload is decoded (UTF-8), parsed
    with the grammar (its group limit refuses pathological nesting early, 6611)
@@ -39,6 +41,7 @@ resolved the session; see docs/runtime.md).  Each transaction is one INFO line o
 from __future__ import annotations
 
 import logging
+import math
 import re
 import ssl
 import time
@@ -70,10 +73,17 @@ from starwrs.runtime.config import Address, Limits
 from starwrs.runtime.logs import token
 from starwrs.runtime.metrics import acronym_of, count_handshake, count_refused, count_request
 from starwrs.runtime.services import PROXIES
+from starwrs.runtime.tls import AnyTls, TlsListener, is_tls
 
 __all__ = ["Caller", "Handler", "Proxy", "error_message", "serve_connection", "serve_proxy"]
 
 log = logging.getLogger("starwrs.proxy")
+
+#: seconds a proxy keeps a connection on which no frame starts
+IDLE_TIMEOUT = 24 * 3600.0
+#: how stale the idle deadline may get before it is moved (a cancel scope's deadline
+#: costs as much to move as the rest of a small frame's bookkeeping)
+_IDLE_SLACK = 60.0
 
 _ACRONYM = re.compile(r"\s*([A-Za-z]{1,4})\s*<")
 
@@ -255,7 +265,7 @@ async def serve_connection(proxy: Proxy, stream: trio.abc.Stream, limits: Limits
 
     Args:
         proxy: the proxy to serve.
-        stream: a ``trio.SSLStream`` over the accepted socket (handshake not yet
+        stream: a TLS stream over the accepted socket (handshake not yet
             done); a stream without TLS has no peer certificate and is refused.
         limits: the deployment's limits.
     """
@@ -269,7 +279,7 @@ async def serve_connection(proxy: Proxy, stream: trio.abc.Stream, limits: Limits
     )
     async with channel:
         try:
-            if isinstance(stream, trio.SSLStream):
+            if is_tls(stream):
                 try:
                     with trio.fail_after(limits.connect_timeout):
                         await stream.do_handshake()
@@ -285,10 +295,33 @@ async def serve_connection(proxy: Proxy, stream: trio.abc.Stream, limits: Limits
 
 
 async def _frame_loop(proxy: Proxy, channel: FrameChannel, peer: str | None) -> None:
+    """Serve frames until the connection ends; one that stays idle for
+    :data:`IDLE_TIMEOUT` is closed quietly (a frame that had started: 7009)."""
+    # between transactions a connection may sit idle in a pool, for up to a day: one
+    # cancel scope per connection (its deadline moved at most once a minute) instead
+    # of one per frame; a started frame still has its own, short deadline
+    idle = trio.CancelScope(deadline=trio.current_time() + IDLE_TIMEOUT)
+    with idle:
+        await _frames(proxy, channel, peer, idle)
+    if idle.cancelled_caught and channel.mid_frame:
+        code = ErrorCode.MALFORMED_FRAME
+        await _refuse(channel, proxy, peer, code, "a frame stopped short")
+
+
+def _keep(idle: trio.CancelScope) -> None:
+    """Push the idle deadline a day ahead, if it is more than a minute stale."""
+    now = trio.current_time()
+    if idle.deadline - now < IDLE_TIMEOUT - _IDLE_SLACK:
+        idle.deadline = now + IDLE_TIMEOUT
+
+
+async def _frames(
+    proxy: Proxy, channel: FrameChannel, peer: str | None, idle: trio.CancelScope
+) -> None:
     while True:
+        _keep(idle)
         try:
-            # between transactions a connection may sit idle in a pool
-            event = await channel.receive(idle_timeout=24 * 3600)
+            event = await channel.receive(idle_timeout=math.inf)  # the limit is *idle*'s
         except ProtocolError as err:  # including a frame the peer closed short
             await _refuse(channel, proxy, peer, err.code, err.message)
             return
@@ -298,6 +331,7 @@ async def _frame_loop(proxy: Proxy, channel: FrameChannel, peer: str | None) -> 
             return
         if isinstance(event, ConnectionClosed):
             return
+        _keep(idle)  # a transaction starts with (nearly) a whole day ahead of it
         if isinstance(event, Echo):
             await channel.send(EchoReply())
             count_request(proxy.name, event.target, None, 0, 0.0)
@@ -324,6 +358,7 @@ async def _frame_loop(proxy: Proxy, channel: FrameChannel, peer: str | None) -> 
                     peer,
                 )
         elif isinstance(event, BulkGet | BulkPut) and (proxy.getters or proxy.putters):
+            idle.deadline = math.inf  # a transfer has limits of its own
             await serve_bulk(proxy, channel, event, Caller.from_key(event.key, event.serial, peer))
             return  # one bulk exchange per connection (PROTOCOL.md section 3)
         else:
@@ -351,10 +386,10 @@ async def serve_proxy(
 ) -> None:
     """Listen on *address* with mutual TLS and serve *proxy* until cancelled."""
     listeners = await trio.open_tcp_listeners(address.port, host=address.host)
-    tls = [trio.SSLListener(lst, ssl_context, https_compatible=False) for lst in listeners]
+    tls = [TlsListener(lst, ssl_context) for lst in listeners]
     limiter = trio.CapacityLimiter(limits.max_connections)
 
-    async def handler(stream: trio.SSLStream[trio.SocketStream]) -> None:
+    async def handler(stream: AnyTls) -> None:
         if not limiter.available_tokens:
             count_refused(proxy.name, "slots")  # it waits for a slot
         async with limiter:

@@ -18,7 +18,9 @@ byte at a time cannot hold a task for longer than the limit:
   declares (never more than ``timeout``).  Senders on internal hops write whole
   frames at once, so a small frame that stops short is answered 7009 within
   seconds, not after ``read_timeout``.  :class:`ReadTimeout` says which ran out
-  (``idle``): mid-frame is a 7009 for the peer, idle is a quiet close.
+  (``idle``): mid-frame is a 7009 for the peer, idle is a quiet close.  An
+  infinite limit costs no cancel scope (a caller may enforce a long idle limit
+  with one scope per connection instead, as the proxy framework does).
 * :meth:`FrameChannel.send` gives up after ``write_timeout`` (default
   ``read_timeout``): a peer that stops reading is gone (:class:`PeerGone`).
 * :meth:`FrameChannel.request` is a send and the receive of its answer under
@@ -46,6 +48,7 @@ raised by the ``Connection`` itself.
 from __future__ import annotations
 
 import contextlib
+import math
 import ssl
 from types import TracebackType
 
@@ -63,6 +66,7 @@ from starwrs.protocol import (
     make_header,
 )
 from starwrs.protocol.events import Event
+from starwrs.runtime.tls import TlsStream
 
 __all__ = ["FrameChannel", "PeerGone", "ReadTimeout", "open_tls_channel"]
 
@@ -96,7 +100,7 @@ class FrameChannel:
     """Frames over a trio stream, through a sans-IO connection.
 
     Args:
-        stream: any ``trio.abc.Stream`` (usually a ``trio.SSLStream``).
+        stream: any ``trio.abc.Stream`` (usually a :class:`~starwrs.runtime.tls.TlsStream`).
         role: ``Role.CLIENT`` or ``Role.SERVER``.
         read_timeout: seconds the next whole event may take (see :meth:`receive`).
         max_frame_size: the largest frame accepted (7005 above).
@@ -176,8 +180,11 @@ class FrameChannel:
                 deadline = first_byte + self._frame_allowance(limit)
             data = None
             try:
-                with trio.CancelScope(deadline=deadline):  # no contextlib: it is per frame
+                if deadline == math.inf:  # no limit: no cancel scope (it could never fire)
                     data = await self.stream.receive_some(_RECEIVE_SIZE)
+                else:
+                    with trio.CancelScope(deadline=deadline):  # no contextlib: per frame
+                        data = await self.stream.receive_some(_RECEIVE_SIZE)
             except _IO_ERRORS as err:
                 raise PeerGone(f"connection broken: {err.__class__.__name__}") from err
             if data is None:
@@ -211,10 +218,17 @@ class FrameChannel:
             await self._send_bytes(data)
 
     async def _send_bytes(self, data: bytes) -> None:
-        scope = trio.CancelScope(deadline=trio.current_time() + self.write_timeout)
+        deadline = trio.current_time() + self.write_timeout
+        stream = self.stream
         try:
+            if isinstance(stream, TlsStream):  # a cancel scope only if it must wait
+                await stream.send_all_by(data, deadline)
+                return
+            scope = trio.CancelScope(deadline=deadline)
             with scope:
-                await self.stream.send_all(data)
+                await stream.send_all(data)
+        except trio.TooSlowError:
+            raise PeerGone(f"peer read nothing for {self.write_timeout:g} s") from None
         except _IO_ERRORS as err:
             raise PeerGone(f"connection broken: {err.__class__.__name__}") from err
         if scope.cancelled_caught:
@@ -226,7 +240,9 @@ class FrameChannel:
         One cancel scope for the whole exchange instead of one per send and per
         read: its deadline is ``write_timeout`` for the send and then *timeout*
         from the end of the send for the answer, as :meth:`send` followed by
-        :meth:`receive` would have it.
+        :meth:`receive` would have it.  Over a :class:`~starwrs.runtime.tls.TlsStream`
+        the send needs no scope (it waits under its deadline only when the socket
+        is full), so the one scope is the answer's.
 
         Raises:
             LocalProtocolError: the event does not fit the exchange.
@@ -237,13 +253,18 @@ class FrameChannel:
         """
         data = self.conn.send(event)
         stream, conn = self.stream, self.conn
-        sent = False
-        with trio.CancelScope(deadline=trio.current_time() + self.write_timeout) as scope:
+        lean = isinstance(stream, TlsStream)
+        if lean and data:
+            await self._send_bytes(data)  # PeerGone when the peer reads nothing in time
+        sent = lean
+        deadline = trio.current_time() + (timeout if lean else self.write_timeout)
+        with trio.CancelScope(deadline=deadline) as scope:
             try:
-                if data:
-                    await stream.send_all(data)
-                sent = True
-                scope.deadline = trio.current_time() + timeout
+                if not lean:
+                    if data:
+                        await stream.send_all(data)
+                    sent = True
+                    scope.deadline = trio.current_time() + timeout
                 while True:
                     answer = conn.next_event()
                     if answer is not NEED_DATA:
@@ -334,11 +355,11 @@ async def open_tls_channel(
     try:
         with trio.fail_after(connect_timeout):
             tcp = await trio.open_tcp_stream(host, port)
-            stream = trio.SSLStream(tcp, context, server_hostname=server_hostname or host)
+            stream = TlsStream.wrap(tcp, context, server_hostname=server_hostname or host)
             try:
                 await stream.do_handshake()
             except BaseException:
-                await trio.aclose_forcefully(tcp)
+                await trio.aclose_forcefully(stream)
                 raise
     except trio.TooSlowError:
         raise PeerGone(f"{host}:{port} did not answer within {connect_timeout:g} s") from None

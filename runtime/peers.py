@@ -43,6 +43,7 @@ from starwrs.protocol import ProtocolError
 from starwrs.runtime.channel import FrameChannel, PeerGone, ReadTimeout
 from starwrs.runtime.metrics import count_refused
 from starwrs.runtime.pki import peer_service_name
+from starwrs.runtime.tls import TlsStream
 
 __all__ = [
     "GRANTS",
@@ -212,7 +213,7 @@ def services() -> frozenset[str]:
 
 def peer_of(stream: trio.abc.Stream) -> str | None:
     """The certificate name of a handshaken TLS stream's peer (None for anything else)."""
-    if not isinstance(stream, trio.SSLStream):
+    if not isinstance(stream, TlsStream | trio.SSLStream):
         return None
     return peer_service_name(stream.getpeercert())
 

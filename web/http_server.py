@@ -24,7 +24,9 @@ limit of the HTTP layer (``Limits`` of the deployment):
   actually read.
 * **responses** -- every response carries the security headers
   (:data:`SECURITY_HEADERS`), ``Date`` and ``Server``; every send is under
-  ``read_timeout`` so a client that stops reading cannot hold a task forever.  A
+  ``read_timeout`` so a client that stops reading cannot hold a task forever
+  (on a :class:`~starwrs.runtime.tls.TlsStream` the deadline costs a cancel
+  scope only when the socket is full).  A
   whole response (:meth:`HttpConnection.respond`) is one write -- head and body in
   one TLS record.
 
@@ -55,6 +57,7 @@ import h11
 import trio
 from h11 import _headers as h11_headers
 from starwrs.runtime.config import Limits
+from starwrs.runtime.tls import TlsStream
 
 __all__ = [
     "SECURITY_HEADERS",
@@ -62,6 +65,7 @@ __all__ = [
     "Headers",
     "HttpConnection",
     "HttpError",
+    "header_pairs",
     "header_value",
 ]
 
@@ -115,8 +119,23 @@ class HttpError(Exception):
         return f"{self.status} {self.code}: {self.message}"
 
 
+def header_pairs(headers: Iterable[tuple[bytes, bytes]]) -> Iterable[tuple[bytes, bytes]]:
+    """(lower-case name, value) of each header; for h11's ``Headers``, straight from its
+    list (iterating it as a ``Sequence`` costs a Python call per header)."""
+    items: list[tuple[bytes, bytes, bytes]] | None = getattr(headers, "_full_items", None)
+    if items is None:
+        return headers
+    return [(name, value) for _raw, name, value in items]
+
+
 def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
     """The first value of header *name* (lower case) in h11's header list, or None."""
+    items: list[tuple[bytes, bytes, bytes]] | None = getattr(headers, "_full_items", None)
+    if items is not None:  # h11's Headers: its own list, not the Sequence protocol
+        for _raw, key, value in items:
+            if key == name:
+                return value
+        return None
     for key, value in headers:
         if key == name:
             return value
@@ -149,6 +168,18 @@ def _constant_headers(
 ) -> tuple[tuple[bytes, bytes, bytes], ...]:
     """``Server`` and the security headers, checked by h11 once (h11's own form)."""
     return tuple(h11_headers.normalize_and_validate([(b"server", _SERVER), *security])._full_items)
+
+
+@lru_cache(maxsize=32)
+def _checked_once(
+    headers: tuple[tuple[bytes, bytes], ...],
+) -> tuple[tuple[bytes, bytes, bytes], ...]:
+    """A caller's constant headers (a tuple), checked by h11 once (h11's own form)."""
+    return tuple(h11_headers.normalize_and_validate(list(headers))._full_items)
+
+
+#: ``Connection: close`` in h11's form
+_CLOSE = (b"connection", b"connection", b"close")
 
 
 _date_cache: tuple[int, bytes] = (0, b"")
@@ -370,11 +401,20 @@ class HttpConnection:
             await self._send_bytes(data)
 
     async def _send_bytes(self, data: bytes) -> None:
-        """Write *data* within ``read_timeout`` (one cancel scope, no context manager)."""
-        scope = trio.CancelScope(deadline=trio.current_time() + self.limits.read_timeout)
+        """Write *data* within ``read_timeout`` (a TLS stream needs a cancel scope only
+        when the socket is full; any other stream gets one, no context manager)."""
+        deadline = trio.current_time() + self.limits.read_timeout
+        stream = self.stream
         try:
+            if isinstance(stream, TlsStream):
+                await stream.send_all_by(data, deadline)
+                return
+            scope = trio.CancelScope(deadline=deadline)
             with scope:
-                await self.stream.send_all(data)
+                await stream.send_all(data)
+        except trio.TooSlowError:
+            self.gone = True
+            raise ClientGone("the client stopped reading") from None
         except (trio.BrokenResourceError, ssl.SSLError, OSError) as err:
             self.gone = True
             raise ClientGone(err.__class__.__name__) from err
@@ -388,22 +428,29 @@ class HttpConnection:
         return self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE) and not self.gone
 
     def _headers(
-        self, extra: Iterable[tuple[bytes, bytes]], close: bool
-    ) -> Headers | h11_headers.Headers:
-        """``Date``, ``Server``, the security headers, *extra* (and ``Connection: close``).
+        self, extra: Iterable[tuple[bytes, bytes]], close: bool, length: int | None = None
+    ) -> h11_headers.Headers:
+        """``Date``, ``Server``, the security headers, *extra*, ``Content-Length: length``
+        (unless None) and ``Connection: close`` (if *close*).
 
         h11 checks every header of every response with a regular expression; the
-        constant ones (``Server`` and :data:`SECURITY_HEADERS`) are checked once
-        (:func:`_constant_headers`) and only the others per response, by the same
-        h11 function, so what goes out is exactly what h11 would have sent.
+        constant ones (``Server`` and :data:`SECURITY_HEADERS`, and *extra* when it
+        is a tuple -- the callers' constants) are checked once
+        (:func:`_constant_headers`), the others per response by the same h11
+        function; ``Date`` and ``Content-Length``, whose values this module makes
+        (an RFC 7231 date, decimal digits), go in h11's own form directly.  What
+        goes out is exactly what h11 would have sent.
         """
-        dynamic: Headers = [(b"date", _http_date()), *extra]
+        items = [(b"date", b"date", _http_date()), *_constant_headers(SECURITY_HEADERS)]
+        if isinstance(extra, tuple):
+            items += _checked_once(extra)
+        elif extra:
+            items += h11_headers.normalize_and_validate(list(extra))._full_items
+        if length is not None:
+            items.append((b"content-length", b"content-length", b"%d" % length))
         if close:
-            dynamic.append((b"connection", b"close"))
-        checked = h11_headers.normalize_and_validate(dynamic)._full_items
-        return h11_headers.Headers(
-            [checked[0], *_constant_headers(SECURITY_HEADERS), *checked[1:]]
-        )
+            items.append(_CLOSE)
+        return h11_headers.Headers(items)
 
     async def start_response(
         self, status: int, headers: Iterable[tuple[bytes, bytes]] = (), *, close: bool = False
@@ -437,16 +484,22 @@ class HttpConnection:
         close: bool = False,
     ) -> None:
         """Send a whole response with a ``Content-Length``: head and body in one write,
-        so one TLS record (h11 still frames it and keeps the connection's state)."""
-        head = list(headers)
-        if status not in (204, 304) and header_value(head, b"content-length") is None:
-            head.append((b"content-length", str(len(body)).encode()))
+        so one TLS record (h11 still frames it and keeps the connection's state).
+
+        A *headers* tuple is taken for a constant (checked once, see :meth:`_headers`)."""
+        if not isinstance(headers, tuple | list):
+            headers = list(headers)
+        length: int | None = None
+        if status not in (204, 304) and header_value(headers, b"content-length") is None:
+            length = len(body)
         if self.request is not None and self.request.method == b"HEAD":
             body = b""
         conn = self.conn
         data = conn.send(
             h11.Response(
-                status_code=status, headers=self._headers(head, close), reason=_reason(status)
+                status_code=status,
+                headers=self._headers(headers, close, length),
+                reason=_reason(status),
             )
         )
         self.status = status

@@ -103,6 +103,7 @@ from starwrs.protocol.control import decode_bulk_request
 from starwrs.runtime.config import Address, Deployment
 from starwrs.runtime.metrics import acronym_of, count_handshake, count_refused, count_request
 from starwrs.runtime.pki import load_pki
+from starwrs.runtime.tls import AnyTls, wrap_tls
 from starwrs.web.admission import Admission, client_address, source_of
 from starwrs.web.frames import (
     BodyFrames,
@@ -112,7 +113,13 @@ from starwrs.web.frames import (
     with_key,
     without_key,
 )
-from starwrs.web.http_server import ClientGone, HttpConnection, HttpError, header_value
+from starwrs.web.http_server import (
+    ClientGone,
+    HttpConnection,
+    HttpError,
+    header_pairs,
+    header_value,
+)
 from starwrs.web.static import BRAND_LOGO_PATH, STATIC_ROOT, serve_client_file, serve_logo
 from starwrs.web.upstream import Abandoned, DispatcherPool, Link, UpstreamError
 
@@ -146,6 +153,8 @@ _MAX_PASSWORD = 1024
 _ACCEPT_RETRY = 0.1
 _RECEIVE_SIZE = 64 * 1024
 _NO_STORE = (b"cache-control", b"no-store")
+#: the headers of a frame answer (a tuple: h11 checks them once)
+_FRAME_ANSWER = ((b"content-type", FRAME_CONTENT_TYPE), _NO_STORE)
 #: the client's states in which nothing more is coming on this request
 _SETTLED = (h11.DONE, h11.MUST_CLOSE, h11.CLOSED)
 
@@ -165,7 +174,7 @@ def session_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     No other cookie name is read.  A value that is not a plausible key (empty, too
     long, odd characters) counts as no cookie.
     """
-    for name, value in headers:
+    for name, value in header_pairs(headers):
         if name != b"cookie":
             continue
         for part in value.decode("latin-1").split(";"):
@@ -205,6 +214,11 @@ class WebServer:
         self.static_root = static_root
         self.slots = trio.Semaphore(max(1, self.limits.max_connections))
         self.admission = Admission(self.limits.max_connections_per_source)
+        self._routes: dict[str, Callable[[HttpConnection, h11.Request], Awaitable[None]]] = {
+            "/logon": self._logon,
+            "/logoff": self._logoff,
+            "/dispatch": self._dispatch,
+        }
 
     # -- accepting -------------------------------------------------------------------
 
@@ -253,28 +267,38 @@ class WebServer:
             transport: the accepted connection.
             address: the client's IP address (the ``SOURCE`` of its logons).
         """
+        # OpenSSL on the socket itself (runtime.tls), trio.SSLStream over other streams;
+        # the TLS stream owns the socket from here on
+        tls_stream: AnyTls | None = None
+        if self.tls is not None:
+            try:
+                tls_stream = wrap_tls(transport, self.tls, server_side=True)
+            except (OSError, ssl.SSLError, ValueError):  # reset before anything was said
+                count_handshake("web", False)
+                await trio.aclose_forcefully(transport)
+                return
         try:
-            await self._serve_stream(transport, address)
+            await self._serve_stream(transport, tls_stream, address)
         finally:
-            await trio.aclose_forcefully(transport)  # also when cancelled mid-handshake
+            # also when cancelled mid-handshake (a stream closed already: nothing to do)
+            await trio.aclose_forcefully(transport if tls_stream is None else tls_stream)
 
-    async def _serve_stream(self, transport: trio.abc.Stream, address: str) -> None:
+    async def _serve_stream(
+        self, transport: trio.abc.Stream, tls_stream: AnyTls | None, address: str
+    ) -> None:
         deadline = trio.current_time() + self.limits.head_timeout
         stream: trio.abc.Stream = transport
-        if self.tls is not None:
-            tls_stream = trio.SSLStream(
-                transport, self.tls, server_side=True, https_compatible=False
-            )
+        if tls_stream is not None:
             with trio.move_on_at(deadline):
                 try:
                     await tls_stream.do_handshake()
                 except (trio.BrokenResourceError, ssl.SSLError, OSError):
-                    await _send_pending_alert(tls_stream, transport)
+                    if isinstance(tls_stream, trio.SSLStream):
+                        await _send_pending_alert(tls_stream, transport)
                 else:
                     stream = tls_stream
             count_handshake("web", stream is not transport)
             if stream is transport:
-                await trio.aclose_forcefully(transport)
                 return
         http = HttpConnection(stream, self.limits, address=address)
         linger = False
@@ -338,12 +362,7 @@ class WebServer:
         target = request.target.decode("latin-1")
         path = target.partition("?")[0]
         method = request.method
-        routes: dict[str, Callable[[HttpConnection, h11.Request], Awaitable[None]]] = {
-            "/logon": self._logon,
-            "/logoff": self._logoff,
-            "/dispatch": self._dispatch,
-        }
-        route = routes.get(path)
+        route = self._routes.get(path)
         if route is not None:
             if method != b"POST":
                 raise HttpError(405, 405, "use POST", headers=[(b"allow", b"POST")])
@@ -420,12 +439,7 @@ class WebServer:
     ) -> None:
         if frame.header.status == ErrorCode.NO_SESSION:
             raise HttpError(401, ErrorCode.NO_SESSION, _NO_SESSION, [_CLEAR_COOKIE], close=close)
-        await http.respond(
-            200,
-            [(b"content-type", FRAME_CONTENT_TYPE), _NO_STORE],
-            without_key(frame),
-            close=close,
-        )
+        await http.respond(200, _FRAME_ANSWER, without_key(frame), close=close)
 
     # -- POST /logon, /logoff -------------------------------------------------------------
 

@@ -23,8 +23,11 @@ bytes out, :class:`~starwrs.protocol.Frame` events in.
 * Mechanisms 1-3 are one exchange per connection (PROTOCOL.md section 3): they
   take a fresh link (:meth:`DispatcherPool.open_link`) that the caller closes.
 
-A synchronous exchange (:meth:`Link.exchange`) runs under one cancel scope: its
-deadline is the answer timeout, for the send and the wait together.  While the
+A synchronous exchange (:meth:`Link.exchange`) has one deadline, the answer
+timeout, for the send and the wait together; over a
+:class:`~starwrs.runtime.tls.TlsStream` the send costs no cancel scope (it waits
+under the deadline only when the socket is full), so the exchange's one scope is
+the answer's.  While the
 dispatcher works, the HTTP client may go away; the caller passes a *watch*
 coroutine that returns when it did.  Watching costs a nursery and a task, ~14 %
 of the web server's CPU when done for every request, so it starts only once the
@@ -49,6 +52,7 @@ import trio
 from starwrs.grammar.errors import ErrorCode, StarwrsError
 from starwrs.protocol import NEED_DATA, ConnectionClosed, Frame, FrameReader, ProtocolError
 from starwrs.runtime.config import Address, Limits
+from starwrs.runtime.tls import TlsStream, close_now
 
 __all__ = ["DOWN_FOR", "WATCH_AFTER", "Abandoned", "DispatcherPool", "Link", "UpstreamError"]
 
@@ -85,7 +89,7 @@ class Link:
     """
 
     def __init__(
-        self, upstream: Upstream, stream: trio.SSLStream[trio.SocketStream], max_frame_size: int
+        self, upstream: Upstream, stream: trio.abc.Stream, max_frame_size: int
     ) -> None:
         self.upstream = upstream
         self.stream = stream
@@ -184,17 +188,31 @@ class Link:
             Abandoned: *watch* cancelled the wait.
         """
         deadline = trio.current_time() + seconds
+        stream = self.stream
         sent = False
-        with trio.CancelScope(deadline=deadline) as scope:
+        if isinstance(stream, TlsStream):  # the send waits under the deadline only if it must
             try:
-                await self.stream.send_all(data)
+                await stream.send_all_by(data, deadline)
+            except trio.TooSlowError:
+                raise UpstreamError(ErrorCode.PROXY_TIMEOUT, "dispatcher stopped reading") from None
             except _IO_ERRORS as err:
                 raise UpstreamError(
                     ErrorCode.PROXY_UNAVAILABLE, f"dispatcher link broken: {err.__class__.__name__}"
                 ) from err
             sent = True
-            if watch is not None:
-                scope.deadline = min(deadline, trio.current_time() + WATCH_AFTER)
+        first = deadline if watch is None or not sent else trio.current_time() + WATCH_AFTER
+        with trio.CancelScope(deadline=min(deadline, first)) as scope:
+            if not sent:
+                try:
+                    await stream.send_all(data)
+                except _IO_ERRORS as err:
+                    raise UpstreamError(
+                        ErrorCode.PROXY_UNAVAILABLE,
+                        f"dispatcher link broken: {err.__class__.__name__}",
+                    ) from err
+                sent = True
+                if watch is not None:
+                    scope.deadline = min(deadline, trio.current_time() + WATCH_AFTER)
             return await self._next_frame()
         if not sent:
             raise UpstreamError(ErrorCode.PROXY_TIMEOUT, "dispatcher stopped reading")
@@ -285,11 +303,11 @@ class DispatcherPool:
         try:
             with trio.fail_after(self.limits.connect_timeout):
                 tcp = await trio.open_tcp_stream(address.host, address.port)
-                stream = trio.SSLStream(tcp, self.context, server_hostname=DISPATCHER_NAME)
+                stream = TlsStream.wrap(tcp, self.context, server_hostname=DISPATCHER_NAME)
                 try:
                     await stream.do_handshake()
                 except BaseException:
-                    await trio.aclose_forcefully(tcp)
+                    await trio.aclose_forcefully(stream)
                     raise
         except trio.TooSlowError:
             raise UpstreamError(
@@ -324,7 +342,7 @@ class DispatcherPool:
     def _discard(self, link: Link) -> None:
         link.closed = True
         # an idle link has no task on it: closing the socket needs no await
-        link.stream.transport_stream.socket.close()
+        close_now(link.stream)
 
     async def acquire(self, *, reuse: bool) -> tuple[Link, bool]:
         """A link to some dispatcher, and whether it is a reused idle one.

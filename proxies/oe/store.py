@@ -277,21 +277,29 @@ async def _entitlements(
     fetchall: Callable[[str, Params], Awaitable[list[Row]]], user_id: str
 ) -> Entitlements | None:
     rows = await fetchall(_ENTITLEMENTS_SQL, {"u": user_id})
-    user = [r for r in rows if r[0] == "U"]
-    if not user:
+    # one pass over the rows (this runs for every GUA the dispatcher sends)
+    user: Row | None = None
+    values: dict[str, list[str]] = {"A": [], "P": [], "C": []}
+    reports: list[ReportEntitlement] = []
+    for row in rows:
+        tag = row[0]
+        if tag == "R":
+            reports.append(ReportEntitlement(row[1], row[2], row[3]))
+        elif tag == "U":
+            if user is None:
+                user = row
+        else:
+            values[tag].append(row[1])
+    if user is None:
         return None
-
-    def values(tag: str) -> frozenset[str]:
-        return frozenset(r[1] for r in rows if r[0] == tag)
-
     return Entitlements(
         user_id=user_id,
-        entp_id=user[0][1],
-        enabled=bool(user[0][2]),
-        applications=values("A"),
-        products=values("P"),
-        corp_ids=values("C"),
-        reports=frozenset(ReportEntitlement(r[1], r[2], r[3]) for r in rows if r[0] == "R"),
+        entp_id=user[1],
+        enabled=bool(user[2]),
+        applications=frozenset(values["A"]),
+        products=frozenset(values["P"]),
+        corp_ids=frozenset(values["C"]),
+        reports=frozenset(reports),
     )
 
 

@@ -15,7 +15,7 @@ import trio
 import trio.testing
 from starwrs.grammar import Member, Message
 from starwrs.protocol import HEADER, Frame, FrameReader, Request, Response, Role
-from starwrs.proxies.framework import Caller, Proxy, serve_connection
+from starwrs.proxies.framework import IDLE_TIMEOUT, Caller, Proxy, serve_connection
 from starwrs.runtime import peers
 from starwrs.runtime.channel import FrameChannel
 from starwrs.runtime.config import Limits
@@ -99,6 +99,25 @@ async def test_a_frame_that_stops_short_is_answered_7009_promptly(
     assert answer is not None
     assert (answer.header.status, answer.payload) == (7009, b"<ERROR=7009>")
     assert await client.frame() is None  # then closed
+
+
+async def test_a_connection_idle_for_a_day_is_closed_quietly(
+    connect, autojump_clock: trio.abc.Clock
+) -> None:
+    client = await connect()
+    payload = b"GRTL<PRODUCT=V,DATATYPE=R,DATACAT=P,IO=O>"
+    start = trio.current_time()
+    for _ in range(3):  # transactions keep it open: the day counts from the last one
+        await trio.sleep(IDLE_TIMEOUT / 2)
+        await client.stream.send_all(header(24 + len(payload)) + payload)
+        answer = await client.frame()
+        assert answer is not None
+        assert answer.header.status == 0
+    last = trio.current_time()
+    assert await client.frame() is None  # no answer: closed
+    assert last - start == pytest.approx(1.5 * IDLE_TIMEOUT)
+    # the idle deadline moves at most once a minute (it is a day long)
+    assert IDLE_TIMEOUT - 60 <= trio.current_time() - last <= IDLE_TIMEOUT + 0.01
 
 
 async def test_a_header_that_stops_short_is_answered_7009_too(
