@@ -35,6 +35,15 @@ contract where the services rely on it:
   peer can tell a response that was cut short.  :meth:`close_now` is the
   synchronous form for a connection no task is using.
 * :meth:`TlsStream.getpeercert` after the handshake, for :mod:`.peers`.
+* **session resumption** on the client side: a stream remembers its TLS session
+  when it closes (:data:`_SESSIONS`, per client context and server name) and the
+  next connection to that name offers it.  A full mutual handshake with the
+  deployment's P-256 certificates costs ~5 ms of CPU (both sides, OpenSSL 3.0), a
+  resumed one ~2.5 ms: every link that is one exchange long (bulk transfers,
+  tickets) pays it.  The server's certificate and the client's stay what the full
+  handshake proved (OpenSSL keeps them in the session), so the peer table holds;
+  a server that does not know the ticket (another process, a restart) simply runs
+  a full handshake.
 
 OpenSSL writes its own alerts (a TLS 1.1 client hears ``protocol_version``).
 Only a connected :class:`trio.SocketStream` can be wrapped this way;
@@ -48,6 +57,7 @@ import contextlib
 import math
 import socket
 import ssl
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeGuard
 
@@ -66,6 +76,20 @@ __all__ = ["AnyTls", "TlsListener", "TlsStream", "close_now", "is_tls", "wrap_tl
 #: bytes asked of OpenSSL per read when the caller names no size
 DEFAULT_RECEIVE_SIZE = 64 * 1024
 
+#: client context -> server name and address -> the last resumable session (module doc)
+_SESSIONS: weakref.WeakKeyDictionary[ssl.SSLContext, dict[str, ssl.SSLSession]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _session_name(sock: socket.socket, server_hostname: str) -> str:
+    """The name a client session is kept under: each server process has its own
+    ticket key, so two dispatchers (one certificate name) are two entries."""
+    try:
+        return f"{server_hostname}@{sock.getpeername()!r}"
+    except OSError:
+        return server_hostname
+
 
 class TlsStream(trio.abc.Stream):
     """A TLS connection over a non-blocking :class:`ssl.SSLSocket` (see the module doc).
@@ -77,6 +101,7 @@ class TlsStream(trio.abc.Stream):
     def __init__(self, sock: ssl.SSLSocket) -> None:
         self._sock = sock
         self._handshaken = False
+        self._session_kept = False
         self._closed = False
         self._sending = False
         self._receiving = False
@@ -93,6 +118,9 @@ class TlsStream(trio.abc.Stream):
         """Take over *transport*'s socket (the ``SocketStream`` is unusable afterwards)."""
         raw = socket.socket(fileno=transport.socket.detach())
         raw.setblocking(False)  # OpenSSL then reports WANT_READ/WANT_WRITE, never waits
+        session = None
+        if not server_side and server_hostname is not None:
+            session = _SESSIONS.get(context, {}).get(_session_name(raw, server_hostname))
         try:
             sock = context.wrap_socket(
                 raw,
@@ -100,11 +128,26 @@ class TlsStream(trio.abc.Stream):
                 server_hostname=server_hostname,
                 do_handshake_on_connect=False,
                 suppress_ragged_eofs=False,
+                session=session,
             )
         except BaseException:
             raw.close()
             raise
         return cls(sock)
+
+    def _remember_session(self) -> None:
+        """Keep a client stream's resumable session for the next connection."""
+        sock = self._sock
+        if self._session_kept or sock.server_side or not self._handshaken:
+            return
+        self._session_kept = True  # once: reading the session is not free
+        if sock.server_hostname is None:
+            return
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            session = sock.session
+            if session is not None and session.has_ticket:
+                name = _session_name(sock, sock.server_hostname)
+                _SESSIONS.setdefault(sock.context, {})[name] = session
 
     @property
     def socket(self) -> ssl.SSLSocket:
@@ -272,6 +315,7 @@ class TlsStream(trio.abc.Stream):
         """Close the socket at once, no ``close_notify`` (no task may be using it)."""
         if not self._closed:
             self._closed = True
+            self._remember_session()
             notify_closing(self._sock)
             self._sock.close()
 
@@ -289,6 +333,7 @@ class TlsStream(trio.abc.Stream):
             self.close_now()
             raise
         if self._handshaken and not self._sending:
+            self._remember_session()  # before unwrap() ends the TLS layer
             with contextlib.suppress(ssl.SSLError, OSError, ValueError):
                 self._sock.unwrap()  # writes close_notify; the peer's is not awaited
         self.close_now()

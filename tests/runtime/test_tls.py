@@ -201,3 +201,67 @@ async def test_a_frame_channel_over_tls(pki: Pki) -> None:
         await channel.aclose()
         nursery.cancel_scope.cancel()
     await listener.aclose()
+
+
+async def test_a_second_connection_resumes_the_session_and_keeps_both_identities(
+    pki: Pki,
+) -> None:
+    # every one-exchange link (bulk transfers, tickets) pays a handshake: the second
+    # one to the same server is a resumed session, yet each side still sees the
+    # certificate the first full handshake proved (the peer table relies on it)
+    listener, port = await _listener(pki, "inbox")
+    context = pki.internal_client_context("dispatcher")
+    reused: list[tuple[bool, bool]] = []
+    try:
+        for _ in range(3):
+            tcp = await trio.open_tcp_stream("127.0.0.1", port)
+            client = TlsStream.wrap(tcp, context, server_hostname="inbox")
+            server = await listener.accept()
+            assert isinstance(server, TlsStream)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(server.do_handshake)
+                await client.do_handshake()
+            await server.send_all(b"answer")  # the session ticket travels before it
+            assert await client.receive_some() == b"answer"
+            assert peers.peer_of(server) == "dispatcher"
+            assert peers.peer_of(client) == "inbox"
+            reused.append((client.socket.session_reused, server.socket.session_reused))
+            await client.aclose()
+            await trio.aclose_forcefully(server)
+    finally:
+        await listener.aclose()
+    assert reused == [(False, False), (True, True), (True, True)]
+
+
+async def test_a_session_is_not_offered_to_another_name(pki: Pki) -> None:
+    # a session made with "inbox" is not used to reach a server that must prove "oe":
+    # the certificate check runs in full and a wrong name still fails
+    listener, port = await _listener(pki, "inbox")
+    context = pki.internal_client_context("dispatcher")
+    try:
+        for name, ok in (("inbox", True), ("inbox", True), ("oe", False)):
+            tcp = await trio.open_tcp_stream("127.0.0.1", port)
+            client = TlsStream.wrap(tcp, context, server_hostname=name)
+            server = await listener.accept()
+            assert isinstance(server, TlsStream)
+            failed = False
+            async with trio.open_nursery() as nursery:
+
+                async def serve(server: TlsStream = server) -> None:
+                    try:
+                        await server.do_handshake()
+                        await server.send_all(b"x")
+                    except trio.BrokenResourceError:
+                        pass
+
+                nursery.start_soon(serve)
+                try:
+                    await client.do_handshake()
+                    await client.receive_some()
+                except trio.BrokenResourceError:
+                    failed = True
+            assert failed is not ok
+            await trio.aclose_forcefully(client)
+            await trio.aclose_forcefully(server)
+    finally:
+        await listener.aclose()
