@@ -242,7 +242,8 @@ class Inbox:
         if stored is None:
             raise _Refusal(_E.INBOX_NO_METADATA)
         try:
-            source = await trio.to_thread.run_sync(FileSource.of, stored.path, stored.sha256)
+            # the sha256 is the stored one, so this is one stat(): no worker thread
+            source = FileSource.of(stored.path, stored.sha256)
         except OSError:
             log.exception("inbox item %d: its %s file cannot be opened", inbox_id, part.value)
             code = _E.INBOX_FETCH_OPEN if part is ItemPart.DATA else _E.INBOX_FETCH_FILENAME
