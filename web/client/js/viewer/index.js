@@ -63,12 +63,8 @@ export function failureText(err) {
 
 /**
  * Start fetching an item's halves with one progress bar: {data, meta} promises of
- * bulk.js downloads ({bytes, sha256, resumes}).  Both halves start at once, on two
- * connections: the metadata (a few KB) is in long before the data, so the screen is
- * still made from it while the data arrives, and the open no longer waits for one
- * fetch's fixed cost (two internal TLS links) before the other starts.  A metadata
- * that fails stops the data and fails it too; *meta* is null for an item without
- * metadata.  A session that ended is logged on again once for both halves.
+ * bulk.js downloads ({bytes, sha256, resumes}), the metadata first, then the data;
+ * *meta* is null for an item without metadata (and fails the data with it).
  * @param {object} item from inbox/items.js
  * @param {{signal?: AbortSignal, onProgress?: (held: number, total: number) => void,
  *          relogon?: () => Promise<void>}} options
@@ -89,15 +85,10 @@ export function fetchParts(item, { signal, onProgress = () => {}, relogon } = {}
     }
     onProgress(h0, t0);
   };
-  const stop = new AbortController();
-  if (signal?.aborted) stop.abort();
-  signal?.addEventListener("abort", () => stop.abort(), { once: true });
-  let relogging = null;
-  const relogonOnce = relogon && (() => (relogging ??= relogon().finally(() => (relogging = null))));
   const get = (part) =>
     download(fetchResource(item.id, part), {
-      signal: stop.signal,
-      relogon: relogonOnce,
+      signal,
+      relogon,
       onProgress: (n, total) => {
         held.set(part, n);
         totals.set(part, total);
@@ -106,10 +97,7 @@ export function fetchParts(item, { signal, onProgress = () => {}, relogon } = {}
     });
   if (parts.length === 1) return { data: get("D"), meta: null };
   const meta = get("M");
-  meta.catch(() => stop.abort());
-  const data = get("D");
-  data.catch(() => {}); // reported through the promise below
-  return { data: Promise.all([data, meta]).then(([got]) => got), meta };
+  return { data: meta.then(() => get("D")), meta };
 }
 
 /**
