@@ -47,6 +47,7 @@ import datetime as dt
 import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -80,12 +81,12 @@ from starwrs.runtime.pki import load_pki
 from starwrs.runtime.pool import ProxyPool
 from starwrs.storage.datamart.export import (
     export_batches,
-    load_ipc,
+    load_ipc_group,
     purge_calls,
     replace_period,
     write_ipc,
 )
-from starwrs.storage.datamart.load import LoadError
+from starwrs.storage.datamart.load import LoadError, LoadResult
 from starwrs.storage.datamart.store import open_partition
 
 __all__ = ["DssPartition", "make_dss_proxy", "partition_target", "serve_dss"]
@@ -101,6 +102,20 @@ DEFER = 5.0
 def partition_target(partition: int) -> str:
     """The frame target of partition *partition*'s DSS: ``DSS1``, ``DSS2``, ..."""
     return f"DSS{partition}"
+
+
+#: LOADs at most in one group commit (:meth:`DssPartition.load_file`)
+LOAD_GROUP = 16
+
+
+@dataclass(eq=False)
+class _Load:
+    """One LOAD waiting for its group load: the staged file, the batch id, the outcome."""
+
+    path: Path
+    batch: str | None
+    done: trio.Event = field(default_factory=trio.Event)
+    outcome: LoadResult | Exception | None = None
 
 
 class DssPartition:
@@ -122,6 +137,10 @@ class DssPartition:
         self.delivery: DssDelivery | None = None
         self._wake = trio.Event()
         self._deferred: dict[int, float] = {}
+        #: LOADs waiting for the group load running now (:meth:`load_file`)
+        self._loads: list[_Load] = []
+        self._loading = False
+        self._load_round = trio.Event()
 
     # -- the database, on worker threads --------------------------------------------
 
@@ -387,22 +406,58 @@ class DssPartition:
 
     async def load_file(self, path: Path, batch: str | None = None) -> Message:
         """Load an Arrow IPC stream of priced calls (``LOAD``); a *batch* id loaded
-        before is answered with its rows and not loaded again."""
+        before is answered with its rows and not loaded again.
 
-        def load(cur: duckdb.DuckDBPyConnection) -> int:
-            return load_ipc(cur, path, batch=batch).rows  # chunks, one transaction
-
+        Group commit: the LOADs that arrive while one is loading wait, and the next
+        round loads all of them (up to :data:`LOAD_GROUP`) in one transaction
+        (:func:`~starwrs.storage.datamart.export.load_ipc_group`; a bad file fails
+        alone); each is answered only after the commit that holds it.
+        """
+        job = _Load(path, batch)
+        self._loads.append(job)
         try:
-            rows = await self.db(load)
-        except (pa.ArrowInvalid, OSError) as err:
+            while not job.done.is_set():
+                if self._loading:  # a round runs: the next one takes this LOAD
+                    await self._load_round.wait()
+                    continue
+                await self._load_group()
+        finally:
+            if not job.done.is_set() and job in self._loads:
+                self._loads.remove(job)  # cancelled while waiting: not loaded
+        outcome = job.outcome
+        if isinstance(outcome, pa.ArrowInvalid | OSError):
             raise StarwrsError(
-                ErrorCode.INCORRECT_INPUT, f"not an Arrow IPC stream: {err}"
+                ErrorCode.INCORRECT_INPUT, f"not an Arrow IPC stream: {outcome}"
             ) from None
-        except LoadError as err:
-            raise StarwrsError(ErrorCode.RM_PARAMETER_ERROR, str(err)[:200]) from None
-        log.info("dss=%d loaded rows=%d", self.partition, rows)
-        return Message("LODA", (Member("ERROR", "0"), Member("ROWS", str(rows))))
+        if isinstance(outcome, LoadError):
+            raise StarwrsError(ErrorCode.RM_PARAMETER_ERROR, str(outcome)[:200]) from None
+        if outcome is None:
+            raise RuntimeError("the load ended without an outcome")
+        if isinstance(outcome, Exception):
+            raise outcome
+        log.info("dss=%d loaded rows=%d", self.partition, outcome.rows)
+        return Message("LODA", (Member("ERROR", "0"), Member("ROWS", str(outcome.rows))))
 
+    async def _load_group(self) -> None:
+        """One round: the waiting LOADs (up to :data:`LOAD_GROUP`) in one transaction."""
+        self._loading = True
+        finished = self._load_round
+        try:
+            with trio.CancelScope(shield=True):  # the others' answers depend on it
+                jobs, self._loads = self._loads[:LOAD_GROUP], self._loads[LOAD_GROUP:]
+                files = [(j.path, j.batch) for j in jobs]
+                outcomes: list[LoadResult | Exception]
+                try:
+                    outcomes = await self.db(load_ipc_group, files)
+                except Exception as err:  # each waiter gets it
+                    outcomes = [err] * len(jobs)
+                for j, outcome in zip(jobs, outcomes, strict=True):
+                    j.outcome = outcome
+                    j.done.set()
+        finally:
+            self._loading = False
+            self._load_round = trio.Event()
+            finished.set()
 
     async def rerate_file(self, path: Path, req: RerateCalls) -> Message:
         """Replace a period of a corp's calls with re-priced ones (``RRAT``); answer the

@@ -36,12 +36,15 @@ section 3 carries the file): :func:`write_ipc` writes batches to one as they com
 (uncompressed, so the reader can memory-map it), :func:`read_ipc` maps one back as a
 table without copying, and :func:`load_ipc` loads one into a partition in chunks of
 at most *chunk_rows* calls inside ONE transaction -- memory stays at a chunk whatever
-the file's size, and the load is still all or nothing.
+the file's size, and the load is still all or nothing.  :func:`load_ipc_group` loads
+several such files (the DSS's ``LOAD`` s that waited for the one before) in one
+transaction -- one commit instead of one per batch -- and, should one of them fail,
+each alone, so a bad file fails only itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +60,7 @@ __all__ = [
     "export_batches",
     "export_calls",
     "load_ipc",
+    "load_ipc_group",
     "period_tally",
     "purge_calls",
     "read_ipc",
@@ -444,28 +448,71 @@ def load_ipc(
         LoadError: as :func:`load_calls`; the partition is unchanged.
         pyarrow.ArrowInvalid: not an IPC stream; the partition is unchanged.
     """
-    rows = added = 0
     con.execute("BEGIN TRANSACTION")
     try:
-        if batch is not None:
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS loaded_batch (batch_id VARCHAR PRIMARY KEY,"
-                " rows BIGINT NOT NULL, loaded TIMESTAMPTZ NOT NULL DEFAULT now())"
-            )
-            seen = con.execute(
-                "SELECT rows FROM loaded_batch WHERE batch_id = ?", [batch]
-            ).fetchone()
-            if seen is not None:
-                con.execute("ROLLBACK")
-                return LoadResult(int(seen[0]), 0)
-        for chunk in _chunks(path, max(1, chunk_rows)):
-            result = load_calls(con, chunk, transaction=False)
-            rows += result.rows
-            added += result.dimension_rows
-        if batch is not None:
-            con.execute("INSERT INTO loaded_batch (batch_id, rows) VALUES (?, ?)", [batch, rows])
+        result = _load_staged(con, path, batch, chunk_rows)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    return result
+
+
+def load_ipc_group(
+    con: duckdb.DuckDBPyConnection,
+    files: Sequence[tuple[Path | str, str | None]],
+    *,
+    chunk_rows: int = LOAD_CHUNK_ROWS,
+) -> list[LoadResult | Exception]:
+    """Load several staged files (path, batch id) as :func:`load_ipc` each would, in ONE
+    transaction when all of them load (group commit: one commit, one checkpoint's
+    worth of work, instead of one per file).
+
+    Each file's outcome is its :class:`LoadResult` (a batch id recorded before, or
+    twice in *files*, loads once and answers the recorded rows) or the exception that
+    :func:`load_ipc` would raise for it alone.  When any file fails, the group is
+    rolled back and every file is loaded alone (:func:`load_ipc`), so a bad file fails
+    only itself.  Nothing is committed for a file before its outcome is returned.
+    """
+    if len(files) > 1:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            results: list[LoadResult | Exception] = [
+                _load_staged(con, path, batch, chunk_rows) for path, batch in files
+            ]
+            con.execute("COMMIT")
+            return results
+        except Exception:  # one of them is bad (or the commit failed): each alone
+            con.execute("ROLLBACK")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    outcomes: list[LoadResult | Exception] = []
+    for path, batch in files:
+        try:
+            outcomes.append(load_ipc(con, path, chunk_rows=chunk_rows, batch=batch))
+        except Exception as err:  # each file's own outcome
+            outcomes.append(err)
+    return outcomes
+
+
+def _load_staged(
+    con: duckdb.DuckDBPyConnection, path: Path | str, batch: str | None, chunk_rows: int
+) -> LoadResult:
+    """:func:`load_ipc`'s work inside the caller's transaction."""
+    rows = added = 0
+    if batch is not None:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS loaded_batch (batch_id VARCHAR PRIMARY KEY,"
+            " rows BIGINT NOT NULL, loaded TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        seen = con.execute("SELECT rows FROM loaded_batch WHERE batch_id = ?", [batch]).fetchone()
+        if seen is not None:
+            return LoadResult(int(seen[0]), 0)
+    for chunk in _chunks(path, max(1, chunk_rows)):
+        result = load_calls(con, chunk, transaction=False)
+        rows += result.rows
+        added += result.dimension_rows
+    if batch is not None:
+        con.execute("INSERT INTO loaded_batch (batch_id, rows) VALUES (?, ?)", [batch, rows])
     return LoadResult(rows, added)

@@ -18,7 +18,9 @@ joins would cost a hash probe per call and dimension; instead every key is compu
 3. time and place keys are arithmetic (minutes since 1970; country * 10**6 + NPA *
    1000 + NXX, or + routing code abroad); the distinct minutes and places that the
    file lacks are inserted into ``gmt``/``lst`` and ``orig_geo``/``term_geo``/
-   ``report_geo``, their attributes taken from the first call that has them;
+   ``report_geo``, their attributes taken from the first call that has them (a day the
+   batch uses in :data:`DENSE_DAY_MINUTES` minutes or more gets all its minutes at once,
+   so the next loads of that day leave the time dimensions -- and their commit -- alone);
 4. every code column is checked against its dimension (:class:`LoadError`, nothing
    written);
 5. one ``INSERT INTO perspective_base SELECT ... FROM`` the Arrow batch with the key
@@ -406,11 +408,25 @@ def _static_keys(b: _Batch, tx: _Tx) -> dict[str, Any]:
     return out
 
 
+#: a day of which a batch has calls in at least this many minutes gets all its 1440
+#: minutes in the time dimensions at once (:func:`_minutes`)
+DENSE_DAY_MINUTES = 360
+
+
 def _minutes(b: _Batch, tx: _Tx, column: str, table: str) -> IntArray:
+    """The calls' minutes (the time key); inserts the minutes *table* lacks.
+
+    A day the batch uses densely (:data:`DENSE_DAY_MINUTES`) is inserted whole, so the
+    later loads of that day find every minute there and leave the dimension (and its
+    share of their commit) alone; a sparse day gets only the minutes used.
+    """
     minutes = b.seconds(column) // 60
-    low, high = int(minutes.min()), int(minutes.max())
+    day_low = int(minutes.min()) // 1440
+    low, high = day_low * 1440, (int(minutes.max()) // 1440 + 1) * 1440 - 1
     present = np.zeros(high - low + 1, dtype=bool)
     present[minutes - low] = True
+    dense = present.reshape(-1, 1440)
+    dense[dense.sum(axis=1) >= DENSE_DAY_MINUTES] = True
     have = tx.con.execute(
         f"SELECT time_key FROM {table} WHERE time_key BETWEEN ? AND ?", [low, high]
     ).fetchnumpy()["time_key"]

@@ -455,6 +455,31 @@ def test_time_rows_follow_the_seed(con: duckdb.DuckDBPyConnection) -> None:
     assert con.execute("SELECT bill_period FROM perspective_base").fetchone() == (198,)
 
 
+def test_a_densely_used_day_gets_all_its_minutes(con: duckdb.DuckDBPyConnection) -> None:
+    from starwrs.storage.datamart.load import DENSE_DAY_MINUTES
+
+    day = np.datetime64("1998-06-03T00:00:00")
+    dense = day + (np.arange(DENSE_DAY_MINUTES) * 60 + 7).astype("timedelta64[s]")
+    sparse = np.array(["1998-06-05T10:15:00", "1998-06-05T23:59:59"], dtype="datetime64[s]")
+    gmt = np.concatenate([dense, sparse])
+    first = load_calls(con, calls(len(gmt), gmt=gmt, lst=gmt))
+    per_day = dict(
+        con.execute("SELECT CAST(datetime AS DATE), count(*) FROM gmt GROUP BY 1").fetchall()
+    )
+    assert per_day == {dt.date(1998, 6, 3): 1440, dt.date(1998, 6, 5): 2}
+    assert con.execute(
+        "SELECT time_description, rate FROM gmt WHERE datetime = TIMESTAMP '1998-06-03 23:59'"
+    ).fetchone() == ("Wednesday, June 3, 1998 23:59", "3")
+    # the day's other minutes are there: a later load of them adds no time rows
+    late = np.array(["1998-06-03T23:30:00"], dtype="datetime64[s]")
+    again = load_calls(con, calls(1, gmt=late, lst=late))
+    assert con.execute("SELECT count(*) FROM gmt").fetchone() == (1442,)
+    assert first.dimension_rows > again.dimension_rows
+    assert con.execute(
+        "SELECT count(*) FROM perspective_base p JOIN gmt g ON g.time_key = p.gmt_key"
+    ).fetchone() == (len(gmt) + 1,)
+
+
 def test_geo_rows_and_keys(con: duckdb.DuckDBPyConnection) -> None:
     load_calls(con, calls(200, term_routing_cd=np.full(200, 20)))
     place = con.execute(

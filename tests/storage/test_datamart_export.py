@@ -21,6 +21,7 @@ from starwrs.storage.datamart.export import (
     export_batches,
     export_calls,
     load_ipc,
+    load_ipc_group,
     purge_calls,
     read_ipc,
     write_ipc,
@@ -180,5 +181,63 @@ def test_load_ipc_is_all_or_nothing_across_its_chunks(tmp_path: Path) -> None:
         load_ipc(b, path, chunk_rows=100)  # five good chunks, then the bad one
     assert b.sql("SELECT count(*) FROM perspective_base").fetchall() == [(0,)]
     assert b.sql("SELECT count(*) FROM billing_corp").fetchall() == [(0,)]
+    a.close()
+    b.close()
+
+
+def _staged(tmp_path: Path, name: str, table: pa.Table) -> Path:
+    path = tmp_path / f"{name}.arrows"
+    write_ipc(path, [table])
+    return path
+
+
+def _batches(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return dict(con.sql("SELECT batch_id, rows FROM loaded_batch").fetchall())
+
+
+def test_a_group_loads_each_file_once_in_one_transaction(tmp_path: Path) -> None:
+    a, b = mart(), mart()
+    fill(a, CORPS, 600, start=dt.date(1998, 6, 1), days=3, seed=5)
+    calls = {corp: export_calls(a, corp) for corp in CORPS}
+    one = _staged(tmp_path, "one", calls[CORPS[0]])
+    two = _staged(tmp_path, "two", calls[CORPS[1]])
+    assert load_ipc(b, one, batch="batch-one").rows == len(calls[CORPS[0]])
+    # batch-one was loaded before, batch-two is in the group twice: each loads once
+    outcomes = load_ipc_group(
+        b, [(one, "batch-one"), (two, "batch-two"), (two, "batch-two"), (one, None)]
+    )
+    n0, n1 = len(calls[CORPS[0]]), len(calls[CORPS[1]])
+    assert [o.rows for o in outcomes if not isinstance(o, Exception)] == [n0, n1, n1, n0]
+    assert [o.dimension_rows for o in outcomes if not isinstance(o, Exception)][:3:2] == [0, 0]
+    assert _batches(b) == {"batch-one": n0, "batch-two": n1}
+    assert count(b, CORPS[0]) == 2 * n0  # once as batch-one, once without an id
+    assert natural(b, CORPS[1]) == natural(a, CORPS[1])
+    a.close()
+    b.close()
+
+
+def test_a_bad_file_in_a_group_fails_alone(tmp_path: Path) -> None:
+    a, b = mart(), mart()
+    fill(a, CORPS, 400, start=dt.date(1998, 6, 1), days=2, seed=6)
+    good = export_calls(a, CORPS[0])
+    bad = good.slice(0, 10).set_column(
+        good.column_names.index("currency_cd"), "currency_cd", pa.array(["XXX"] * 10)
+    )
+    junk = tmp_path / "junk.arrows"
+    junk.write_bytes(b"not arrow at all" * 10)
+    files: list[tuple[Path | str, str | None]] = [
+        (_staged(tmp_path, "good", good), "good"),
+        (_staged(tmp_path, "bad", bad), "bad"),
+        (junk, "junk"),
+        (tmp_path / "missing.arrows", "missing"),
+        (_staged(tmp_path, "other", export_calls(a, CORPS[1])), "other"),
+    ]
+    outcomes = load_ipc_group(b, files)
+    assert isinstance(outcomes[1], LoadError)
+    assert isinstance(outcomes[2], pa.ArrowInvalid)
+    assert isinstance(outcomes[3], OSError)
+    assert _batches(b) == {"good": len(good), "other": count(a, CORPS[1])}
+    assert natural(b, CORPS[0]) == natural(a, CORPS[0])
+    assert natural(b, CORPS[1]) == natural(a, CORPS[1])
     a.close()
     b.close()
