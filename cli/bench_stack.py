@@ -18,6 +18,11 @@ request and response sizes, is a bare trio TLS echo server in its own process th
 reads a request of that size and writes a response of that size: what the machine
 can do with TLS and sockets alone.  Rows give transactions/s and the ratio; the
 ``p50``/``p99`` rows give latency in milliseconds (baseline: the bare server's).
+The load generator shares the 2 cores with the servers, so it is lean, for the
+stack and the bare echo alike: its TLS is :class:`~starwrs.runtime.tls.TlsStream`
+(OpenSSL on the socket), a measured request is the bytes h11 makes for it, built
+once (:func:`request_bytes`), and its answer is read by status line and
+``Content-Length`` (:meth:`_Client.exchange`; anything else is an error).
 Every measurement starts after a short unmeasured warm-up with the same clients,
 so that the servers' pooled links are open (a p99 of a few seconds' run is
 otherwise made of their TLS handshakes, not of the steady state).  The web server,
@@ -43,6 +48,7 @@ from starwrs.cli.launch import launch
 from starwrs.protocol import FrameWriter
 from starwrs.protocol.events import Frame
 from starwrs.protocol.header import Mechanism
+from starwrs.runtime.tls import AnyTls, wrap_tls
 
 __all__ = ["run"]
 
@@ -72,19 +78,64 @@ class _Server:
         self.launched.stop()
 
 
-class _Client:
-    """One keep-alive HTTPS connection speaking h11."""
+def request_bytes(path: str, body: bytes, headers: list[tuple[str, str]]) -> bytes:
+    """A whole ``POST`` with a ``Content-Length``, as h11 writes it (:meth:`_Client.exchange`)."""
+    conn = h11.Connection(h11.CLIENT)
+    data = conn.send(
+        h11.Request(
+            method="POST",
+            target=path,
+            headers=[("Host", "localhost"), ("Content-Length", str(len(body))), *headers],
+        )
+    )
+    return data + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
 
-    def __init__(self, stream: trio.SSLStream[trio.SocketStream]) -> None:
+
+class _Client:
+    """One keep-alive HTTPS connection: h11 (:meth:`post`) or prebuilt bytes (:meth:`exchange`)."""
+
+    def __init__(self, stream: AnyTls) -> None:
         self.stream = stream
         self.conn = h11.Connection(h11.CLIENT)
+        self._buffer = b""
 
     @classmethod
     async def connect(cls, host: str, port: int, context: ssl.SSLContext) -> _Client:
         tcp = await trio.open_tcp_stream(host, port)
-        stream = trio.SSLStream(tcp, context, server_hostname="localhost")
+        stream = wrap_tls(tcp, context, server_hostname="localhost")
         await stream.do_handshake()
         return cls(stream)
+
+    async def exchange(self, request: bytes) -> tuple[int, bytes]:
+        """Send *request* (from :func:`request_bytes`); return the answer's status and body.
+
+        The load generator's lean path: the answer must be a keep-alive response
+        with a ``Content-Length`` (as ``/dispatch`` answers); anything else raises.
+        Not to be mixed with :meth:`post` on one connection.
+        """
+        stream = self.stream
+        await stream.send_all(request)
+        data = self._buffer
+        while (end := data.find(b"\r\n\r\n")) < 0:
+            data += await self._receive()
+        head = data[:end].lower()
+        status = int(head[9:12])
+        at = head.find(b"\r\ncontent-length:")
+        if at < 0 or b"\r\ntransfer-encoding:" in head or b"\r\nconnection: close" in head:
+            raise RuntimeError(f"unexpected answer head: {head[:200]!r}")
+        line_end = head.find(b"\r\n", at + 2)
+        length = int(head[at + 17 : line_end if line_end >= 0 else len(head)])
+        stop = end + 4 + length
+        while len(data) < stop:
+            data += await self._receive()
+        self._buffer = data[stop:]
+        return status, data[end + 4 : stop]
+
+    async def _receive(self) -> bytes:
+        data = await self.stream.receive_some(65536)
+        if not data:
+            raise RuntimeError("server closed the connection")
+        return bytes(data)  # already bytes from a TlsStream (no copy)
 
     async def post(
         self, path: str, body: bytes, headers: list[tuple[str, str]]
@@ -238,19 +289,8 @@ async def _measure(quick: bool) -> list[Result]:
                 if status != 200:
                     raise RuntimeError(f"{name}: HTTP {status}")
                 # the same sizes over bare TLS: the request as the client sends it
-                request_size = len(
-                    h11.Connection(h11.CLIENT).send(
-                        h11.Request(
-                            method="POST",
-                            target="/dispatch",
-                            headers=[
-                                ("Host", "localhost"),
-                                ("Content-Length", str(len(body))),
-                                *headers,
-                            ],
-                        )
-                    )
-                ) + len(body)
+                request = request_bytes("/dispatch", body, headers)
+                request_size = len(request)
                 reply = b"x" * (len(answer) + 160)  # the answer plus a typical response head
                 echo_port = _free_port()
                 echo = subprocess.Popen(  # noqa: ASYNC220 - a helper process, started once
@@ -272,8 +312,8 @@ async def _measure(quick: bool) -> list[Result]:
 
                     for clients in (1, 20):
 
-                        async def ours(client: _Client, body: bytes = body) -> None:
-                            status, _, _ = await client.post("/dispatch", body, headers)
+                        async def ours(client: _Client, request: bytes = request) -> None:
+                            status, _ = await client.exchange(request)
                             if status != 200:
                                 raise RuntimeError(f"HTTP {status}")
 
