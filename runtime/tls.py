@@ -36,7 +36,7 @@ contract where the services rely on it:
   synchronous form for a connection no task is using.
 * :meth:`TlsStream.getpeercert` after the handshake, for :mod:`.peers`.
 * **session resumption** on the client side: a stream remembers its TLS session
-  when it closes (:data:`_SESSIONS`, per client context and server name) and the
+  when it closes (:data:`_SESSIONS`, per client context, server name and address) and the
   next connection to that name offers it.  A full mutual handshake with the
   deployment's P-256 certificates costs ~5 ms of CPU (both sides, OpenSSL 3.0), a
   resumed one ~2.5 ms: every link that is one exchange long (bulk transfers,
