@@ -21,6 +21,10 @@ Two tasks per transfer, one per direction:
   reads the client: a ``cancel``, a close or a broken connection stops the pump,
   and the proxy is told -- the cancel is passed on when the proxy's side allows
   one (after its first data frame), and its connection is closed either way.
+  Anything else the watcher reads is the client's next exchange, opened once
+  the ``done`` frame reached it: it is held for the frame loop
+  (:meth:`FrameChannel.hold`).  A whole get leaves both connections reusable,
+  so the proxy's may come from, and go back to, the dispatcher's pool.
 * **put** -- the *upstream* task passes the client's data frames to the proxy
   (each within ``read_timeout``: a client that stalls is cut off) and a cancel
   likewise; the *downstream* task waits for the proxy's answer -- an early
@@ -46,6 +50,7 @@ from starwrs.protocol import (
     BulkData,
     BulkGet,
     BulkPut,
+    ConnectionClosed,
     Event,
     ProtocolError,
     Response,
@@ -72,6 +77,9 @@ class Outcome:
     status: int | None = None
     note: str = "done"
     data: int = 0
+    #: a pooled proxy connection was dead before its first answer (nothing was
+    #: passed on): the caller may try again on a fresh one
+    stale: bool = False
 
 
 async def relay_get(
@@ -82,24 +90,32 @@ async def relay_get(
     serial: int,
     target: str,
     limits: Limits,
+    stale_ok: bool = False,
 ) -> Outcome:
     """Relay one bulk get; *request* is what the proxy must see (identity, serial).
 
     Args:
         client: the server channel the get arrived on (state ``GET_SENDING``).
-        proxy: a fresh client channel to the proxy.
+        proxy: an idle client channel to the proxy (fresh or pooled).
         request: the get to send to the proxy.
         serial: the serial every frame to the client carries.
         target: the proxy's target, for error reasons.
         limits: timeouts.
+        stale_ok: *proxy* came from a pool: if it turns out dead before the first
+            answer, say so (``Outcome.stale``) instead of failing the client.
 
     Returns:
-        The :class:`Outcome`.
+        The :class:`Outcome`.  A whole get leaves both channels reusable
+        (``client`` in ``GET_DONE``, or holding the next exchange's opening;
+        ``proxy`` in ``IDLE``).
     """
     outcome = Outcome()
     try:
         await proxy.send(request)
     except PeerGone:
+        if stale_ok:
+            outcome.stale = True
+            return outcome
         return await _fail(client, outcome, serial, ErrorCode.PROXY_UNAVAILABLE, target)
     pump_scope = trio.CancelScope()
 
@@ -108,6 +124,9 @@ async def relay_get(
             event: Event | None = await client.receive(math.inf, idle_timeout=math.inf)
         except (ProtocolError, ReadTimeout, PeerGone):
             event = None
+        if event is not None and not isinstance(event, BulkCancel | ConnectionClosed):
+            client.hold(event)  # the next exchange, opened once the last frame arrived
+            return
         if outcome.status is not None:  # the transfer ended first; nothing to stop
             return
         pump_scope.cancel()
@@ -122,7 +141,7 @@ async def relay_get(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch_client)
         with pump_scope:
-            await _pump_get(client, proxy, outcome, serial, target, limits)
+            await _pump_get(client, proxy, outcome, serial, target, limits, stale_ok)
         if not pump_scope.cancelled_caught:  # else the watcher is passing the cancel on
             nursery.cancel_scope.cancel()
     return outcome
@@ -135,16 +154,25 @@ async def _pump_get(
     serial: int,
     target: str,
     limits: Limits,
+    stale_ok: bool,
 ) -> None:
+    first = True
     while True:
         try:
             event = await proxy.receive(limits.proxy_timeout)
         except ReadTimeout:
             await _fail(client, outcome, serial, ErrorCode.PROXY_TIMEOUT, target)
             return
-        except (PeerGone, ProtocolError):
+        except PeerGone:
+            if first and stale_ok:  # a pooled connection the proxy had dropped
+                outcome.stale = True
+                return
             await _fail(client, outcome, serial, ErrorCode.PROXY_UNAVAILABLE, target)
             return
+        except ProtocolError:
+            await _fail(client, outcome, serial, ErrorCode.PROXY_UNAVAILABLE, target)
+            return
+        first = False
         if isinstance(event, BulkData):
             try:
                 await client.send(dataclasses.replace(event, serial=serial))

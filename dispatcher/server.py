@@ -75,7 +75,7 @@ from starwrs.dispatcher.entitlements import (
     read_applications,
     read_validation,
 )
-from starwrs.dispatcher.relay import relay_get, relay_put
+from starwrs.dispatcher.relay import Outcome, relay_get, relay_put
 from starwrs.dispatcher.serials import SerialSource
 from starwrs.grammar import Member, Message, MessageError, parse, serialize
 from starwrs.grammar.catalogue_oe import (
@@ -344,7 +344,8 @@ class Dispatcher:
                 return
             elif isinstance(event, BulkGet | BulkPut):
                 await self._bulk(channel, event, peer)
-                return
+                if not channel.reusable:  # a put, an error, a cancel: one exchange
+                    return
             else:  # pragma: no cover - the state table lets nothing else open an exchange
                 return
 
@@ -628,34 +629,30 @@ class Dispatcher:
         try:
             _not_dsp(tx.target)
             caller = await self.authorize(opening.key, tx.target, tx)
-            proxy = await self.pool.connect(tx.target)
+            if isinstance(opening, BulkGet):
+                forward_get = BulkGet(
+                    opening.resource, opening.offset, tx.target, caller.identity, tx.serial
+                )
+                reused, proxy = await self.pool.checkout(tx.target)
+            else:
+                proxy = await self.pool.connect(tx.target)
         except StarwrsError as err:
             await self._refuse(channel, tx, err)
             return
         status = None
         try:
-            async with proxy:
-                if isinstance(opening, BulkGet):
-                    forward_get = BulkGet(
-                        opening.resource, opening.offset, tx.target, caller.identity, tx.serial
-                    )
-                    outcome = await relay_get(
-                        channel,
-                        proxy,
-                        forward_get,
-                        serial=tx.serial,
-                        target=tx.target,
-                        limits=self.limits,
-                    )
-                else:
-                    forward_put = BulkPut(
-                        opening.resource,
-                        opening.size,
-                        opening.sha256,
-                        tx.target,
-                        caller.identity,
-                        tx.serial,
-                    )
+            if isinstance(opening, BulkGet):
+                outcome = await self._relay_get(channel, proxy, reused, forward_get, tx)
+            else:
+                forward_put = BulkPut(
+                    opening.resource,
+                    opening.size,
+                    opening.sha256,
+                    tx.target,
+                    caller.identity,
+                    tx.serial,
+                )
+                async with proxy:
                     outcome = await relay_put(
                         channel,
                         proxy,
@@ -668,6 +665,35 @@ class Dispatcher:
             tx.note = f"{outcome.note} bytes={outcome.data}"
         finally:
             self._log(tx, status)
+
+    async def _relay_get(
+        self, channel: FrameChannel, proxy: FrameChannel, reused: bool, get: BulkGet, tx: _Tx
+    ) -> Outcome:
+        """Relay a get over a pooled proxy connection, given back afterwards (a whole
+        get leaves it reusable: a viewer's ``.mtd`` and data cost no handshake).  A
+        pooled one found dead before its first answer is replaced once by a new one."""
+        while True:
+            try:
+                outcome = await relay_get(
+                    channel,
+                    proxy,
+                    get,
+                    serial=tx.serial,
+                    target=tx.target,
+                    limits=self.limits,
+                    stale_ok=reused,
+                )
+            finally:
+                await self.pool.checkin(tx.target, proxy)
+            if not outcome.stale:
+                return outcome
+            log.info("%s proxy: pooled connection was dead, reconnecting", tx.target)
+            try:
+                proxy, reused = await self.pool.connect(tx.target), False
+            except StarwrsError as err:
+                status, payload = _refusal(err)
+                ok = await channel.refuse(status, payload, serial=tx.serial)
+                return Outcome(status if ok else None, "refused")
 
     # -- housekeeping ----------------------------------------------------------------
 

@@ -25,11 +25,17 @@ The rules the tables encode:
   the client may ``BulkCancel`` once it knows the transfer id (after the first data
   frame) or close at any point.  Frames already in flight when a cancel crosses
   them are accepted and dropped (client ``CANCELLED``, server ``DRAINING``).
+  A get that ends with its ``done`` frame leaves the connection reusable: the
+  client is back in ``IDLE`` and the server in ``GET_DONE``, which accepts every
+  opening ``IDLE`` does, and also a cancel that crossed the last frame (then
+  ``DRAINING``: the cancelling client closes).  A viewer that fetches a report's
+  ``.mtd`` and then its data thus pays for one connection, not two.
 * **Bulk put** (mech 3): ``BulkPut``, ``BulkData``... (the last with ``done``), then
   one ``Response``; the server may refuse early with an error ``Response`` and drain
   what is still in flight.
-* Mechanisms 1-3 are one exchange per connection: afterwards both sides close.
-  (Resuming a bulk get is a new ``BulkGet`` with an offset, on a new connection.)
+* Mechanisms 1, 2, a bulk put, and a bulk get that ended in an error or a cancel
+  are one exchange per connection: afterwards both sides close.  (Resuming a
+  dropped bulk get is a new ``BulkGet`` with an offset, on a new connection.)
 * Either side may close at any point (``SEND CLOSE`` is allowed from every state);
   a peer that closes while we wait for its answer is a 7009.  After a remote error
   a server may still send one error ``Response`` (``ERROR -> MUST_CLOSE``), which is
@@ -105,6 +111,7 @@ class State(Enum):
     SEND_TICKET = "SEND_TICKET"
     SEND_POLL_ANSWER = "SEND_POLL_ANSWER"
     GET_SENDING = "GET_SENDING"
+    GET_DONE = "GET_DONE"
     PUT_RECEIVING = "PUT_RECEIVING"
     SEND_PUT_RESULT = "SEND_PUT_RESULT"
     DRAINING = "DRAINING"
@@ -148,12 +155,12 @@ _CLIENT: dict[State, dict[tuple[Direction, Kind], State]] = {
     },
     _St.GET_REQUESTED: {
         (_R, _K.DATA): _St.GET_RECEIVING,
-        (_R, _K.LAST_DATA): _St.MUST_CLOSE,
+        (_R, _K.LAST_DATA): _St.IDLE,
         (_R, _K.ERROR_RESPONSE): _St.MUST_CLOSE,
     },
     _St.GET_RECEIVING: {
         (_R, _K.DATA): _St.GET_RECEIVING,
-        (_R, _K.LAST_DATA): _St.MUST_CLOSE,
+        (_R, _K.LAST_DATA): _St.IDLE,
         (_R, _K.ERROR_RESPONSE): _St.MUST_CLOSE,
         (_S, _K.CANCEL): _St.CANCELLED,
     },
@@ -178,16 +185,19 @@ _CLIENT: dict[State, dict[tuple[Direction, Kind], State]] = {
     _St.ERROR: {(_R, _K.CLOSE): _St.CLOSED},
 }
 
+_SERVER_OPENINGS: dict[tuple[Direction, Kind], State] = {
+    (_R, _K.REQUEST): _St.SEND_RESPONSE,
+    (_R, _K.ECHO): _St.SEND_ECHO_REPLY,
+    (_R, _K.SUBMIT): _St.SEND_TICKET,
+    (_R, _K.POLL): _St.SEND_POLL_ANSWER,
+    (_R, _K.GET): _St.GET_SENDING,
+    (_R, _K.PUT): _St.PUT_RECEIVING,
+    (_R, _K.CLOSE): _St.CLOSED,
+}
+
 _SERVER: dict[State, dict[tuple[Direction, Kind], State]] = {
-    _St.IDLE: {
-        (_R, _K.REQUEST): _St.SEND_RESPONSE,
-        (_R, _K.ECHO): _St.SEND_ECHO_REPLY,
-        (_R, _K.SUBMIT): _St.SEND_TICKET,
-        (_R, _K.POLL): _St.SEND_POLL_ANSWER,
-        (_R, _K.GET): _St.GET_SENDING,
-        (_R, _K.PUT): _St.PUT_RECEIVING,
-        (_R, _K.CLOSE): _St.CLOSED,
-    },
+    _St.IDLE: _SERVER_OPENINGS,
+    _St.GET_DONE: {**_SERVER_OPENINGS, (_R, _K.CANCEL): _St.DRAINING},
     _St.SEND_RESPONSE: {
         (_S, _K.RESPONSE): _St.IDLE,
         (_S, _K.ERROR_RESPONSE): _St.IDLE,
@@ -210,7 +220,7 @@ _SERVER: dict[State, dict[tuple[Direction, Kind], State]] = {
     },
     _St.GET_SENDING: {
         (_S, _K.DATA): _St.GET_SENDING,
-        (_S, _K.LAST_DATA): _St.DRAINING,
+        (_S, _K.LAST_DATA): _St.GET_DONE,
         (_S, _K.ERROR_RESPONSE): _St.DRAINING,
         (_R, _K.CANCEL): _St.MUST_CLOSE,
         (_R, _K.CLOSE): _St.CLOSED,

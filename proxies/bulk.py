@@ -14,7 +14,8 @@ resource with the proxy's catalogue, checks the caller's row for its acronym
   most 1 MiB, reading the next chunk only once the previous frame was written
   (so a slow reader never makes the server buffer the file), the last frame with
   ``done`` and the sha256 of the whole resource.  A resume is a get with an offset.
-  A cancel from the peer or a closed connection stops the stream.
+  A cancel from the peer or a closed connection stops the stream; a get that
+  ended with its ``done`` frame leaves the connection to the next exchange.
 * a **put** handler returns a :class:`Sink` -- where the data is staged (a
   temporary file the handler chose) and what to do once it is complete.  Every
   frame's data is staged as it arrives; on the last frame the size and sha256 are
@@ -42,7 +43,16 @@ import trio
 from starwrs.grammar import Message, MessageError, parse, serialize
 from starwrs.grammar.catalogue import validate
 from starwrs.grammar.errors import ErrorCode, StarwrsError
-from starwrs.protocol import BulkData, BulkGet, BulkPut, ProtocolError, Response
+from starwrs.protocol import (
+    BulkCancel,
+    BulkData,
+    BulkGet,
+    BulkPut,
+    ConnectionClosed,
+    Event,
+    ProtocolError,
+    Response,
+)
 from starwrs.protocol.bulk import PutReceiver
 from starwrs.protocol.control import MAX_DATA
 from starwrs.runtime import peers
@@ -55,7 +65,7 @@ __all__ = ["FileSink", "FileSource", "GetHandler", "PutHandler", "Sink", "Source
 
 log = logging.getLogger("starwrs.proxy")
 
-#: the transfer id this server gives every transfer (one per connection)
+#: the transfer id this server gives every transfer (one at a time per connection)
 _TRANSFER = 1
 #: bytes a get reads on the trio thread (from the page cache: microseconds, less
 #: than the hand-off to a worker thread and back); larger reads go to a thread
@@ -159,7 +169,11 @@ PutHandler = Callable[["Caller", Any, BulkPut], Awaitable[Sink]]
 async def serve_bulk(
     proxy: Proxy, channel: FrameChannel, event: BulkGet | BulkPut, caller: Caller
 ) -> None:
-    """Serve one bulk get or put on *channel* (the connection ends afterwards)."""
+    """Serve one bulk get or put on *channel*.
+
+    Afterwards ``channel.reusable`` says whether the connection may carry another
+    exchange (a get that ended with its ``done`` frame) or must be closed.
+    """
     answer_name, typed, refusal = _resource(proxy, caller, event)
     if refusal is not None:
         await channel.send(Response(refusal[0], refusal[1], event.serial))
@@ -223,9 +237,15 @@ async def _stream(channel: FrameChannel, get: BulkGet, source: Source, answer: s
     async with trio.open_nursery() as nursery:
 
         async def watch() -> None:
-            # a cancel or a close from the peer stops the stream
+            # a cancel or a close from the peer stops the stream; anything else can
+            # only be the next exchange, opened once the last frame arrived (the
+            # connection is reusable, PROTOCOL.md section 3): the frame loop gets it
+            event: Event | None = None
             with contextlib.suppress(PeerGone, ReadTimeout, ProtocolError):
-                await channel.receive(idle_timeout=24 * 3600)  # BulkCancel or a close
+                event = await channel.receive(idle_timeout=24 * 3600)
+            if event is not None and not isinstance(event, BulkCancel | ConnectionClosed):
+                channel.hold(event)
+                return
             nursery.cancel_scope.cancel()
 
         nursery.start_soon(watch)

@@ -13,7 +13,8 @@ does everything but the servicing:
    service in :mod:`starwrs.runtime.peers` (else 7003 and close);
 2. **frame loop** -- echo frames are answered at once without touching the
    handlers; a synchronous request is one transaction; a connection carries any
-   number of them, one after another; protocol errors are answered with their
+   number of them, one after another, and so does a bulk get that ended with its
+   last frame (a dispatcher pools the connection); protocol errors are answered with their
    code and the connection closed, and so is a frame that stops short (7009,
    within ``limits.frame_timeout`` for a small frame: PROTOCOL.md section 2); a
    connection on which no frame starts for :data:`IDLE_TIMEOUT` (a day) is closed
@@ -360,7 +361,9 @@ async def _frames(
         elif isinstance(event, BulkGet | BulkPut) and (proxy.getters or proxy.putters):
             idle.deadline = math.inf  # a transfer has limits of its own
             await serve_bulk(proxy, channel, event, Caller.from_key(event.key, event.serial, peer))
-            return  # one bulk exchange per connection (PROTOCOL.md section 3)
+            if not channel.reusable:  # a put, a cancel, an error: one exchange
+                return
+            idle.deadline = trio.current_time() + IDLE_TIMEOUT  # a whole get: next one
         else:
             # async tickets are the dispatcher's
             await _refuse(channel, proxy, peer, ErrorCode.UNKNOWN_MECHANISM, "not served here")

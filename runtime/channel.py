@@ -27,6 +27,9 @@ byte at a time cannot hold a task for longer than the limit:
   one cancel scope (the same two limits, one after the other): a cancel scope
   with a deadline costs more than the rest of a small frame's handling, so the
   hot path sets one per exchange, not one per read and per write.
+* :meth:`FrameChannel.hold` gives back an event a watcher task read ahead (the
+  next exchange, opened on a connection a whole bulk get left reusable): the
+  next :meth:`receive` returns it first, so nothing read is ever dropped.
 * :meth:`FrameChannel.refuse` is the best-effort error answer before a close:
   it never raises, even when the state machine has no answer to give (a frame
   that stopped short) -- then a bare error frame goes out.
@@ -62,6 +65,7 @@ from starwrs.protocol import (
     ProtocolError,
     Response,
     Role,
+    State,
     encode_frame,
     make_header,
 )
@@ -72,6 +76,7 @@ __all__ = ["FrameChannel", "PeerGone", "ReadTimeout", "open_tls_channel"]
 
 _RECEIVE_SIZE = 256 * 1024
 _IO_ERRORS = (trio.BrokenResourceError, ssl.SSLError, OSError)
+_REUSABLE = (State.IDLE, State.GET_DONE)
 
 
 class PeerGone(StarwrsError):
@@ -128,12 +133,24 @@ class FrameChannel:
         self.write_timeout = read_timeout if write_timeout is None else write_timeout
         self.frame_timeout = frame_timeout
         self.min_frame_rate = min_frame_rate
+        self._held: Event | None = None
 
     @property
     def mid_frame(self) -> bool:
         """True when bytes of a frame not yet complete are buffered."""
         # the connection's own reader; only its byte count is looked at
         return self.conn._reader.buffered > 0
+
+    def hold(self, event: Event) -> None:
+        """Give back *event*, read ahead by a watcher: :meth:`receive` returns it next."""
+        assert self._held is None, "one event held at a time"
+        self._held = event
+
+    @property
+    def reusable(self) -> bool:
+        """True when the exchange ended and the connection may carry another:
+        its state is ``IDLE`` or ``GET_DONE``, or the next one was already read."""
+        return self._held is not None or self.conn.state in _REUSABLE
 
     def _frame_allowance(self, limit: float) -> float:
         """Seconds the frame that has started may take from its first byte."""
@@ -163,6 +180,10 @@ class FrameChannel:
             ReadTimeout: the time ran out (``idle`` says whether a frame had started).
             PeerGone: the connection broke, or closed while we waited for an answer.
         """
+        held = self._held
+        if held is not None:
+            self._held = None
+            return held
         limit = self.read_timeout if timeout is None else timeout
         start = trio.current_time()
         waiting_idle = idle_timeout is not None and not self.mid_frame

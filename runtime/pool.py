@@ -20,7 +20,9 @@ seed's third socket, without a handshake per request):
   breaks the protocol is :data:`ErrorCode.PROXY_UNAVAILABLE` (7006).  A pooled
   connection that turns out to be dead (the proxy restarted, or dropped it while
   idle) is retried once on a fresh connection; a fresh one is never retried.
-* :meth:`ProxyPool.connect` opens a connection of its own (bulk transfers and
+* :meth:`ProxyPool.checkout` / :meth:`ProxyPool.checkin` lend a connection for
+  a bulk get, which leaves it reusable when it ends with its last frame.
+* :meth:`ProxyPool.connect` opens a connection of its own (bulk puts and
   asynchronous work are one exchange per connection).
 * idle connections older than ``idle_keep`` are dropped rather than reused, so
   the pool never hands out a connection the proxy is about to time out.
@@ -181,7 +183,7 @@ class ProxyPool:
             StarwrsError: 7002 unknown target, 7006 proxy unavailable, 7007 timeout.
         """
         for attempt in range(2):
-            reused, channel = await self._checkout(target)
+            reused, channel = await self.checkout(target)
             keep = False
             try:
                 answer = await self._exchange(target, channel, request)
@@ -213,7 +215,15 @@ class ProxyPool:
             raise proxy_unavailable(target, "answered out of turn")
         return event
 
-    async def _checkout(self, target: str) -> tuple[bool, FrameChannel]:
+    async def checkout(self, target: str) -> tuple[bool, FrameChannel]:
+        """An idle pooled connection to *target*'s proxy (True) or a new one (False).
+
+        Give it back with :meth:`checkin`.  A pooled one may turn out dead: the
+        caller retries once on a new one if nothing was answered yet.
+
+        Raises:
+            StarwrsError: as :meth:`connect`; 7006 while the pool closes.
+        """
         if self._closed:
             raise proxy_unavailable(target, "is not reachable while the dispatcher stops")
         idle = self._idle.get(target)
@@ -224,6 +234,12 @@ class ProxyPool:
                 return True, channel
             await trio.aclose_forcefully(channel.stream)
         return False, await self.connect(target)
+
+    async def checkin(self, target: str, channel: FrameChannel) -> None:
+        """Give back a checked-out connection: kept if its exchange ended cleanly
+        (``IDLE``: a synchronous answer, a whole bulk get), else closed."""
+        if not (channel.conn.state is State.IDLE and self._checkin(target, channel)):
+            await trio.aclose_forcefully(channel.stream)
 
     def _checkin(self, target: str, channel: FrameChannel) -> bool:
         """Keep a clean connection for reuse; False when the caller must close it."""

@@ -76,6 +76,16 @@ def is_last_data(frame: Frame) -> bool:
         return True
 
 
+def ends_get_cleanly(frame: Frame) -> bool:
+    """True when *frame* is a get's ``done`` data frame: the link may carry another."""
+    if frame.header.status != 0 or frame.header.mech != Mechanism.BULK:
+        return False
+    try:
+        return decode_data(frame.payload).done
+    except ProtocolError:
+        return False
+
+
 class BodyFrames:
     """Frames of a request body, parsed as the body arrives (sans-IO reader)."""
 

@@ -108,6 +108,7 @@ from starwrs.web.admission import Admission, client_address, source_of
 from starwrs.web.frames import (
     BodyFrames,
     check_request_frame,
+    ends_get_cleanly,
     is_last_data,
     relay_put,
     with_key,
@@ -594,25 +595,34 @@ class WebServer:
         await self._answer_frame(http, answer)
 
     async def _bulk_get(self, http: HttpConnection, frame: Frame, key: str) -> None:
+        # a pooled link: a get that ends with its done frame leaves it clean
+        link, answer = await self._open_get(http, frame, key)
+        whole = False
         try:
-            link = await self.pool.open_link()
-        except UpstreamError as err:
-            raise _upstream_http(err) from None
-        try:
-            await self._watching(http, lambda: self._stream_get(http, link, frame, key))
+            whole = await self._watching(http, lambda: self._stream_get(http, link, answer))
         finally:
-            await link.aclose()
+            if whole:
+                self.pool.release(link)
+            else:
+                await link.aclose()
 
-    async def _stream_get(self, http: HttpConnection, link: Link, frame: Frame, key: str) -> None:
-        timeout = self.pool.answer_timeout
+    async def _open_get(self, http: HttpConnection, frame: Frame, key: str) -> tuple[Link, Frame]:
+        async def watch(scope: trio.CancelScope) -> None:
+            await self._watch_client(http, scope)
+
         try:
-            await link.send(with_key(frame, key), timeout)
-            answer = await link.receive(timeout)
+            return await self.pool.begin(with_key(frame, key), watch=watch)
         except UpstreamError as err:
             raise _upstream_http(err) from None
+        except Abandoned:
+            raise ClientGone("the client went away while the dispatcher worked") from None
+
+    async def _stream_get(self, http: HttpConnection, link: Link, answer: Frame) -> bool:
+        """Pass the get's frames on; True when it ended with its ``done`` frame."""
         if is_last_data(answer):
             await self._answer_frame(http, answer)
-            return
+            return ends_get_cleanly(answer)
+        timeout = self.pool.answer_timeout
         await http.start_response(200, [(b"content-type", FRAME_CONTENT_TYPE), _NO_STORE])
         while True:
             await http.send_data(without_key(answer))
@@ -624,6 +634,7 @@ class WebServer:
                 log.warning("bulk get cut short: %s", err.message)
                 raise _Abort from None
         await http.end_response()
+        return ends_get_cleanly(answer)
 
     async def _bulk_put(
         self, http: HttpConnection, body: BodyFrames, frame: Frame, key: str

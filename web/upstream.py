@@ -14,14 +14,17 @@ bytes out, :class:`~starwrs.protocol.Frame` events in.
   connection is skipped for :data:`DOWN_FOR` seconds (tried last, not never), so
   one dead dispatcher costs nothing while another is up.  When none can be
   reached the caller gets :class:`UpstreamError` 7006 (HTTP 502).
-* **pooling** applies to synchronous exchanges only (mech 0 and echo): one frame
+* **pooling** applies to synchronous exchanges (mech 0 and echo): one frame
   out, one frame in, and the link is clean again.  Up to ``max_idle`` idle links
   per dispatcher are kept, each for at most ``idle_ttl`` seconds (below the
   dispatcher's own read timeout, so we rarely meet a link it closed).  Should a
   reused link turn out dead before a single byte of answer came back, the request
   is sent again on a fresh link -- the dispatcher cannot have acted on it.
-* Mechanisms 1-3 are one exchange per connection (PROTOCOL.md section 3): they
-  take a fresh link (:meth:`DispatcherPool.open_link`) that the caller closes.
+* A bulk get takes a pooled link too (:meth:`DispatcherPool.begin`): one that
+  ended with its ``done`` frame is clean again and goes back to the pool, so a
+  viewer's ``.mtd`` and data cost no handshake.  Mechanisms 1, 2 and bulk puts
+  are one exchange per connection (PROTOCOL.md section 3): they take a fresh
+  link (:meth:`DispatcherPool.open_link`) that the caller closes.
 
 A synchronous exchange (:meth:`Link.exchange`) has one deadline, the answer
 timeout, for the send and the wait together; over a
@@ -401,6 +404,26 @@ class DispatcherPool:
             UpstreamError: 7006, 7007 or 7009 (see :class:`Link`).
             Abandoned: *watch* gave up the wait.
         """
+        link, frame = await self._exchange(data, reuse, watch)
+        if reuse:
+            self.release(link)
+        else:
+            await link.aclose()
+        return frame
+
+    async def begin(self, data: bytes, *, watch: Watch | None = None) -> tuple[Link, Frame]:
+        """Send a bulk get's opening frame on a pooled link; return the link and the
+        first answer.  The caller holds the link: :meth:`release` it once the get
+        ended with its ``done`` frame (it is clean again), close it otherwise.
+
+        Raises:
+            UpstreamError, Abandoned: as :meth:`request`.
+        """
+        return await self._exchange(data, True, watch)
+
+    async def _exchange(
+        self, data: bytes, reuse: bool, watch: Watch | None
+    ) -> tuple[Link, Frame]:
         retries = 2
         while True:
             link, reused = await self.acquire(reuse=reuse)
@@ -416,11 +439,7 @@ class DispatcherPool:
             except BaseException:
                 await link.aclose()
                 raise
-            if reuse:
-                self.release(link)
-            else:
-                await link.aclose()
-            return frame
+            return link, frame
 
     def close_idle(self) -> None:
         """Close every idle link (at shutdown; no await needed)."""

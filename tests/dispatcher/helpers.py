@@ -69,6 +69,10 @@ class ProxyDouble:
         self.behaviour = behaviour
         self.requests: list[Request] = []
         self.port = 0
+        #: connections accepted
+        self.connections = 0
+        #: keep a connection after a whole bulk get (as the proxy framework does)
+        self.keep_after_get = True
         self._scope = trio.CancelScope()
 
     async def serve(
@@ -91,6 +95,7 @@ class ProxyDouble:
 
     async def _connection(self, stream: trio.SSLStream[trio.SocketStream]) -> None:
         channel = FrameChannel(stream, Role.SERVER, read_timeout=30)
+        self.connections += 1
         async with channel:
             try:
                 await stream.do_handshake()
@@ -104,7 +109,9 @@ class ProxyDouble:
                     if isinstance(event, Request):
                         self.requests.append(event)
                     await self.behaviour(channel, event)
-                    if not isinstance(event, Request):
+                    if isinstance(event, Request):
+                        continue
+                    if not (self.keep_after_get and channel.reusable):
                         return
             except (PeerGone, ReadTimeout, ProtocolError, trio.BrokenResourceError):
                 return

@@ -25,6 +25,7 @@ from starwrs.protocol import (
     Poll,
     Request,
     Response,
+    State,
     Submit,
     Ticket,
     data_frames,
@@ -446,6 +447,49 @@ async def test_bulk_get_relays_the_whole_resource(stack: Stack) -> None:
     [(name, offset, identity, serial)] = stack.app.gets
     assert (name, offset, identity) == ("F<INBOXID=1>", 0, "jean@00022924")
     assert serial != 0
+
+
+async def _whole_get(channel: FrameChannel, download: Download) -> bytes:
+    await channel.send(download.request())
+    parts = []
+    while not download.done:
+        event = await channel.receive()
+        assert isinstance(event, BulkData), event
+        parts.append(bytes(download.feed(event)))
+    return b"".join(parts)
+
+
+async def test_a_whole_get_leaves_both_hops_reusable(stack: Stack) -> None:
+    """A viewer's .mtd then data, then a request: one client and one proxy connection."""
+    metadata, data = b"M" * 900, bytes(range(256)) * 600
+    stack.app.resources.update({"F<INBOXID=5,PART=M>": metadata, "F<INBOXID=5>": data})
+    inbox = stack.doubles["INBX"]
+    key = await stack.logon()
+    before = inbox.connections
+    async with await stack.connect() as channel:
+        got = await _whole_get(channel, Download("F<INBOXID=5,PART=M>", target="INBX", key=key))
+        assert got == metadata
+        assert channel.conn.state is State.IDLE
+        got = await _whole_get(channel, Download("F<INBOXID=5>", target="INBX", key=key))
+        assert got == data
+        answer = await channel.request(Request("RM", b"GRTL<>", key), 5)
+        assert isinstance(answer, Response)
+        assert answer.status == 0
+    assert inbox.connections - before == 1  # the second get reused the pooled link
+    assert [g[0] for g in stack.app.gets[-2:]] == ["F<INBOXID=5,PART=M>", "F<INBOXID=5>"]
+
+
+async def test_a_pooled_proxy_link_that_died_is_replaced_unseen(stack: Stack) -> None:
+    stack.app.resources["F<INBOXID=6>"] = b"x" * 5000
+    inbox = stack.doubles["INBX"]
+    inbox.keep_after_get = False  # the proxy closes after every get (a restart, say)
+    key = await stack.logon()
+    before = inbox.connections
+    async with await stack.connect() as channel:
+        for _ in range(3):
+            got = await _whole_get(channel, Download("F<INBOXID=6>", target="INBX", key=key))
+            assert got == b"x" * 5000
+    assert inbox.connections - before == 3
 
 
 async def test_bulk_get_cancel_reaches_the_proxy_and_a_resume_completes(stack: Stack) -> None:

@@ -218,8 +218,8 @@ def test_bulk_get_whole_and_resumed() -> None:
         held += resume.feed(event)
     assert resume.done
     assert bytes(held) == RESOURCE
-    assert pair.client.state is State.MUST_CLOSE
-    assert pair.server.state is State.DRAINING
+    assert pair.client.state is State.IDLE
+    assert pair.server.state is State.GET_DONE
     pair.close()
 
 
@@ -290,13 +290,38 @@ def test_cancel_crossing_the_last_frame_is_harmless() -> None:
     pair.client.receive_data(pair.server.send(frames[0]))
     drain(pair.client)
     last = pair.server.send(frames[1])
-    assert pair.server.state is State.DRAINING
+    assert pair.server.state is State.GET_DONE
     assert pair.client_send(BulkCancel(8)) == [BulkCancel(8)]
     assert pair.server.state is State.DRAINING
     pair.client.receive_data(last)
     drain(pair.client)
     assert pair.client.state is State.CANCELLED
     pair.close()
+
+
+def test_a_whole_get_leaves_the_connection_reusable() -> None:
+    """The viewer's .mtd then data: two gets and a request on one connection."""
+    pair = ConnectionPair()
+    for transfer in (3, 4):
+        pair.client_send(BulkGet("F<INBOXID=42>"))
+        for frame in data_frames(transfer, RESOURCE, chunk_size=4000):
+            pair.server_send(frame)
+        assert (pair.client.state, pair.server.state) == (State.IDLE, State.GET_DONE)
+    request = Request("INBX", b"L<INBOXID=0>", "sess", 0)
+    assert pair.client_send(request) == [request]
+    assert pair.server_send(Response(0, b"ok")) == [Response(0, b"ok")]
+    assert pair.client.state is pair.server.state is State.IDLE
+
+
+def test_data_after_a_whole_get_is_a_7009() -> None:
+    pair = ConnectionPair()
+    pair.client_send(BulkGet("F<A=1>"))
+    frames = list(data_frames(8, RESOURCE, chunk_size=6000))
+    for frame in frames:
+        pair.server_send(frame)
+    with pytest.raises(LocalProtocolError) as caught:
+        pair.server.send(frames[-1])
+    assert caught.value.code == 7009
 
 
 def test_server_error_in_the_middle_of_a_get() -> None:

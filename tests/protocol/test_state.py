@@ -119,7 +119,12 @@ SERVER_PATHS: dict[State, list[Step]] = {
     State.GET_SENDING: [("recv", GET)],
     State.PUT_RECEIVING: [("recv", PUT)],
     State.SEND_PUT_RESULT: [("recv", PUT), ("recv", BulkData(9, 0, 10, DATA, True, SHA))],
-    State.DRAINING: [("recv", GET), ("send", BulkData(5, 0, 10, DATA, True, SHA))],
+    State.GET_DONE: [("recv", GET), ("send", BulkData(5, 0, 10, DATA, True, SHA))],
+    State.DRAINING: [
+        ("recv", GET),
+        ("send", BulkData(5, 0, 10, DATA, True, SHA)),
+        ("recv", BulkCancel(5)),
+    ],
     State.MUST_CLOSE: [("recv", Submit("RS")), ("send", Ticket("t-1"))],
     State.CLOSED: [("send", ConnectionClosed())],
     State.ERROR: [("recv", Response(7002, b"requests carry status 0"))],

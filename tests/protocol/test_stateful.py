@@ -248,9 +248,17 @@ class ProtocolSessions(RuleBasedStateMachine):
                 held += download.feed(event)  # raises 7011 if the sha256 does not match
         assert download.done
         assert bytes(held) == self.resources[name]
-        assert pair.client.state is State.MUST_CLOSE
-        pair.close()
+        # a whole get leaves the connection reusable: it becomes the sync connection
+        assert (pair.client.state, pair.server.state) == (State.IDLE, State.GET_DONE)
         self.held.pop(name, None)
+        if self.sync is None:
+            note_event("connection reused after a bulk get")
+            self.sync = pair
+            request = Request("RM", b"GRTL<A=1>", "sessA", 0)
+            assert pair.client_send(request) == [request]
+            assert pair.server_send(Response(0, b"ok")) == [Response(0, b"ok")]
+        else:
+            pair.close()
 
     @rule(
         name=st.sampled_from(NAMES),
@@ -274,6 +282,7 @@ class ProtocolSessions(RuleBasedStateMachine):
         assert pair.client_send(BulkCancel(self.transfer)) == [BulkCancel(self.transfer)]
         finished = bool(crossing) and crossing[-1].done
         assert pair.server.state is (State.DRAINING if finished else State.MUST_CLOSE)
+        # (finished: the cancel crossed the last frame; GET_DONE takes it to DRAINING)
         for data in flying:  # frames that crossed the cancel: delivered, dropped
             pair.client.receive_data(data)
         assert pair.client.state is State.CANCELLED

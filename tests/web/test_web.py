@@ -799,6 +799,30 @@ async def test_sync_links_are_pooled(stack: Stack, client: HttpsClient) -> None:
     assert stack.fake.connections == 1
 
 
+async def test_bulk_gets_share_pooled_links_with_requests(
+    stack: Stack, client: HttpsClient
+) -> None:
+    """A whole get leaves its dispatcher link clean: the viewer's .mtd, its data and
+    the next request cost no new TLS connection; a get cut short costs its link."""
+    await logon(client)
+    get = frame_bytes(3, "INBX", encode_get("F<INBOXID=42>", 0))
+    for _ in range(3):
+        response = await dispatch(client, get)
+        assert response.status == 200
+        reader = FrameReader()
+        reader.receive_data(response.body)
+        got = b""
+        while isinstance(frame := reader.next_event(), Frame):
+            got += decode_data(frame.payload).data
+        assert got == BIG
+        assert (await dispatch(client, frame_bytes(0, "RM", b"GRTL<>"))).status == 200
+    assert stack.fake.connections == 1
+    missing = await dispatch(client, frame_bytes(3, "INBX", encode_get("F<INBOXID=9>", 0)))
+    assert decode_frame(missing.body).header.status == 5105
+    assert (await dispatch(client, frame_bytes(0, "RM", b"GRTL<>"))).status == 200
+    assert stack.fake.connections == 2  # an error ends the get's link
+
+
 # -- static files and HTTP odds and ends ----------------------------------------------------
 
 

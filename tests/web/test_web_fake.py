@@ -174,7 +174,7 @@ class FakeDispatcher:
         if isinstance(event, BulkGet):
             self._record("get", event.target, event.key, event.resource.encode())
             await self._get(channel, event)
-            return False
+            return channel.reusable and not self.one_shot  # a whole get: the link goes on
         if isinstance(event, BulkPut):
             self._record("put", event.target, event.key, event.resource.encode())
             await self._put(channel, event)
