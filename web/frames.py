@@ -66,24 +66,24 @@ def without_key(frame: Frame) -> bytes:
     return encode_frame(header, frame.payload)
 
 
-def is_last_data(frame: Frame) -> bool:
-    """True when *frame* ends a bulk get: an error answer or the ``done`` data frame."""
+def _done_of(frame: Frame) -> bool | None:
+    """A status-0 bulk data frame's ``done`` flag; None for anything else."""
     if frame.header.status != 0 or frame.header.mech != Mechanism.BULK:
-        return True
+        return None
     try:
         return decode_data(frame.payload).done
     except ProtocolError:
-        return True
+        return None
+
+
+def is_last_data(frame: Frame) -> bool:
+    """True when *frame* ends a bulk get: an error answer or the ``done`` data frame."""
+    return _done_of(frame) is not False
 
 
 def ends_get_cleanly(frame: Frame) -> bool:
     """True when *frame* is a get's ``done`` data frame: the link may carry another."""
-    if frame.header.status != 0 or frame.header.mech != Mechanism.BULK:
-        return False
-    try:
-        return decode_data(frame.payload).done
-    except ProtocolError:
-        return False
+    return _done_of(frame) is True
 
 
 class BodyFrames:
