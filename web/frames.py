@@ -14,8 +14,9 @@ frame-level pieces of that relay, so :mod:`.web` deals in requests and answers:
 * :func:`with_key` / :func:`without_key` put the cookie's session key into a frame
   on its way in and take any key out of a frame on its way back (the key lives in
   the HttpOnly cookie; it must never become readable by page scripts);
-* :func:`is_last_data` tells the end of a bulk get (an error answer, or the data
-  frame with ``done``) -- the data itself is not copied to find out;
+* :func:`get_done` tells where a bulk get stands after a frame: going on (False),
+  ended with its ``done`` frame, the link clean again (True), or ended by an error
+  answer (None) -- the data itself is not copied to find out;
 * :func:`relay_put` streams a put's data frames to the dispatcher, one frame in
   memory at a time, while listening for its answer (an early refusal stops the
   upload).
@@ -43,7 +44,7 @@ __all__ = [
     "BodyFrames",
     "check_put_data",
     "check_request_frame",
-    "is_last_data",
+    "get_done",
     "relay_put",
     "with_key",
     "without_key",
@@ -66,24 +67,15 @@ def without_key(frame: Frame) -> bytes:
     return encode_frame(header, frame.payload)
 
 
-def _done_of(frame: Frame) -> bool | None:
-    """A status-0 bulk data frame's ``done`` flag; None for anything else."""
+def get_done(frame: Frame) -> bool | None:
+    """A status-0 bulk data frame's ``done`` flag; None for anything else (an error
+    answer, or a frame that is not data: either ends the get, and its link)."""
     if frame.header.status != 0 or frame.header.mech != Mechanism.BULK:
         return None
     try:
         return decode_data(frame.payload).done
     except ProtocolError:
         return None
-
-
-def is_last_data(frame: Frame) -> bool:
-    """True when *frame* ends a bulk get: an error answer or the ``done`` data frame."""
-    return _done_of(frame) is not False
-
-
-def ends_get_cleanly(frame: Frame) -> bool:
-    """True when *frame* is a get's ``done`` data frame: the link may carry another."""
-    return _done_of(frame) is True
 
 
 class BodyFrames:

@@ -108,8 +108,7 @@ from starwrs.web.admission import Admission, client_address, source_of
 from starwrs.web.frames import (
     BodyFrames,
     check_request_frame,
-    ends_get_cleanly,
-    is_last_data,
+    get_done,
     relay_put,
     with_key,
     without_key,
@@ -619,22 +618,24 @@ class WebServer:
 
     async def _stream_get(self, http: HttpConnection, link: Link, answer: Frame) -> bool:
         """Pass the get's frames on; True when it ended with its ``done`` frame."""
-        if is_last_data(answer):
+        done = get_done(answer)
+        if done is not False:  # an error answer, or the whole resource in one frame
             await self._answer_frame(http, answer)
-            return ends_get_cleanly(answer)
+            return done is True
         timeout = self.pool.answer_timeout
         await http.start_response(200, [(b"content-type", FRAME_CONTENT_TYPE), _NO_STORE])
         while True:
             await http.send_data(without_key(answer))
-            if is_last_data(answer):
+            if done is not False:
                 break
             try:
                 answer = await link.receive(timeout)
             except UpstreamError as err:
                 log.warning("bulk get cut short: %s", err.message)
                 raise _Abort from None
+            done = get_done(answer)
         await http.end_response()
-        return ends_get_cleanly(answer)
+        return done is True
 
     async def _bulk_put(
         self, http: HttpConnection, body: BodyFrames, frame: Frame, key: str
