@@ -23,7 +23,7 @@ Two tasks per transfer, one per direction:
   one (after its first data frame), and its connection is closed either way.
   Anything else the watcher reads is the client's next exchange, opened once
   the ``done`` frame reached it: it is held for the frame loop
-  (:meth:`FrameChannel.hold`).  A whole get leaves both connections reusable,
+  (:meth:`FrameChannel.watch_get`).  A whole get leaves both connections reusable,
   so the proxy's may come from, and go back to, the dispatcher's pool.
 * **put** -- the *upstream* task passes the client's data frames to the proxy
   (each within ``read_timeout``: a client that stalls is cut off) and a cancel
@@ -50,7 +50,6 @@ from starwrs.protocol import (
     BulkData,
     BulkGet,
     BulkPut,
-    ConnectionClosed,
     Event,
     ProtocolError,
     Response,
@@ -120,12 +119,8 @@ async def relay_get(
     pump_scope = trio.CancelScope()
 
     async def watch_client() -> None:
-        try:
-            event: Event | None = await client.receive(math.inf, idle_timeout=math.inf)
-        except (ProtocolError, ReadTimeout, PeerGone):
-            event = None
-        if event is not None and not isinstance(event, BulkCancel | ConnectionClosed):
-            client.hold(event)  # the next exchange, opened once the last frame arrived
+        event = await client.watch_get(math.inf, idle_timeout=math.inf)
+        if event is None:  # the next exchange, opened once the last frame arrived
             return
         if outcome.status is not None:  # the transfer ended first; nothing to stop
             return

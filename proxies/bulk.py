@@ -31,7 +31,6 @@ general failure, logged, never a traceback on the wire.
 from __future__ import annotations
 
 import abc
-import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -43,16 +42,7 @@ import trio
 from starwrs.grammar import Message, MessageError, parse, serialize
 from starwrs.grammar.catalogue import validate
 from starwrs.grammar.errors import ErrorCode, StarwrsError
-from starwrs.protocol import (
-    BulkCancel,
-    BulkData,
-    BulkGet,
-    BulkPut,
-    ConnectionClosed,
-    Event,
-    ProtocolError,
-    Response,
-)
+from starwrs.protocol import BulkData, BulkGet, BulkPut, ProtocolError, Response
 from starwrs.protocol.bulk import PutReceiver
 from starwrs.protocol.control import MAX_DATA
 from starwrs.runtime import peers
@@ -237,16 +227,10 @@ async def _stream(channel: FrameChannel, get: BulkGet, source: Source, answer: s
     async with trio.open_nursery() as nursery:
 
         async def watch() -> None:
-            # a cancel or a close from the peer stops the stream; anything else can
-            # only be the next exchange, opened once the last frame arrived (the
-            # connection is reusable, PROTOCOL.md section 3): the frame loop gets it
-            event: Event | None = None
-            with contextlib.suppress(PeerGone, ReadTimeout, ProtocolError):
-                event = await channel.receive(idle_timeout=24 * 3600)
-            if event is not None and not isinstance(event, BulkCancel | ConnectionClosed):
-                channel.hold(event)
-                return
-            nursery.cancel_scope.cancel()
+            # a cancel or a close from the peer stops the stream; the next exchange,
+            # opened once the last frame arrived, is held for the frame loop
+            if await channel.watch_get(idle_timeout=24 * 3600) is not None:
+                nursery.cancel_scope.cancel()
 
         nursery.start_soon(watch)
         while True:

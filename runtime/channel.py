@@ -27,9 +27,11 @@ byte at a time cannot hold a task for longer than the limit:
   one cancel scope (the same two limits, one after the other): a cancel scope
   with a deadline costs more than the rest of a small frame's handling, so the
   hot path sets one per exchange, not one per read and per write.
-* :meth:`FrameChannel.hold` gives back an event a watcher task read ahead (the
-  next exchange, opened on a connection a whole bulk get left reusable): the
-  next :meth:`receive` returns it first, so nothing read is ever dropped.
+* :meth:`FrameChannel.watch_get` is what a watcher task reads beside a bulk get
+  being sent: the peer's cancel, or its going away, stops the get; anything else
+  is the next exchange, opened once the ``done`` frame reached the peer (a whole
+  get leaves the connection reusable), and is held (:meth:`FrameChannel.hold`):
+  the next :meth:`receive` returns it first, so nothing read is ever dropped.
 * :meth:`FrameChannel.refuse` is the best-effort error answer before a close:
   it never raises, even when the state machine has no answer to give (a frame
   that stopped short) -- then a bare error frame goes out.
@@ -59,6 +61,7 @@ import trio
 from starwrs.grammar.errors import ErrorCode, StarwrsError
 from starwrs.protocol import (
     NEED_DATA,
+    BulkCancel,
     Connection,
     ConnectionClosed,
     Mechanism,
@@ -140,6 +143,29 @@ class FrameChannel:
         """True when bytes of a frame not yet complete are buffered."""
         # the connection's own reader; only its byte count is looked at
         return self.conn._reader.buffered > 0
+
+    async def watch_get(
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109 - passed to receive()
+        *,
+        idle_timeout: float | None = None,
+    ) -> BulkCancel | ConnectionClosed | None:
+        """Beside a bulk get being sent: wait for what the peer does next.
+
+        Returns:
+            Its ``BulkCancel``; ``ConnectionClosed`` when it closed, broke the
+            connection or the protocol, or stayed silent past the limits (as for
+            :meth:`receive`); None when it opened its next exchange after the
+            ``done`` frame -- held for :meth:`receive`, the get needs no stopping.
+        """
+        try:
+            event = await self.receive(timeout, idle_timeout=idle_timeout)
+        except (PeerGone, ReadTimeout, ProtocolError):
+            return ConnectionClosed()
+        if isinstance(event, BulkCancel | ConnectionClosed):
+            return event
+        self.hold(event)
+        return None
 
     def hold(self, event: Event) -> None:
         """Give back *event*, read ahead by a watcher: :meth:`receive` returns it next."""
