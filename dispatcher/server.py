@@ -629,12 +629,7 @@ class Dispatcher:
         try:
             _not_dsp(tx.target)
             caller = await self.authorize(opening.key, tx.target, tx)
-            if isinstance(opening, BulkGet):
-                forward_get = BulkGet(
-                    opening.resource, opening.offset, tx.target, caller.identity, tx.serial
-                )
-                reused, proxy = await self.pool.checkout(tx.target)
-            else:
+            if isinstance(opening, BulkPut):
                 proxy = await self.pool.connect(tx.target)
         except StarwrsError as err:
             await self._refuse(channel, tx, err)
@@ -642,7 +637,10 @@ class Dispatcher:
         status = None
         try:
             if isinstance(opening, BulkGet):
-                outcome = await self._relay_get(channel, proxy, reused, forward_get, tx)
+                forward_get = BulkGet(
+                    opening.resource, opening.offset, tx.target, caller.identity, tx.serial
+                )
+                outcome = await self._relay_get(channel, forward_get, tx)
             else:
                 forward_put = BulkPut(
                     opening.resource,
@@ -666,13 +664,22 @@ class Dispatcher:
         finally:
             self._log(tx, status)
 
-    async def _relay_get(
-        self, channel: FrameChannel, proxy: FrameChannel, reused: bool, get: BulkGet, tx: _Tx
-    ) -> Outcome:
+    async def _relay_get(self, channel: FrameChannel, get: BulkGet, tx: _Tx) -> Outcome:
         """Relay a get over a pooled proxy connection, given back afterwards (a whole
         get leaves it reusable: a viewer's ``.mtd`` and data cost no handshake).  A
         pooled one found dead before its first answer is replaced once by a new one."""
+        reused: bool | None = None  # None: nothing checked out yet
         while True:
+            try:
+                if reused is None:
+                    reused, proxy = await self.pool.checkout(tx.target)
+                else:
+                    log.info("%s proxy: pooled connection was dead, reconnecting", tx.target)
+                    reused, proxy = False, await self.pool.connect(tx.target)
+            except StarwrsError as err:
+                status, payload = _refusal(err)
+                ok = await channel.refuse(status, payload, serial=tx.serial)
+                return Outcome(status if ok else None, "refused")
             try:
                 outcome = await relay_get(
                     channel,
@@ -687,13 +694,6 @@ class Dispatcher:
                 await self.pool.checkin(tx.target, proxy)
             if not outcome.stale:
                 return outcome
-            log.info("%s proxy: pooled connection was dead, reconnecting", tx.target)
-            try:
-                proxy, reused = await self.pool.connect(tx.target), False
-            except StarwrsError as err:
-                status, payload = _refusal(err)
-                ok = await channel.refuse(status, payload, serial=tx.serial)
-                return Outcome(status if ok else None, "refused")
 
     # -- housekeeping ----------------------------------------------------------------
 
