@@ -50,9 +50,10 @@ columns  sym    field                            Call / datamart
 
 ``answered`` = completion status not ``B`` / ``E``, time to answer not ``***``, and a
 duration above 0.  A call between two stations is ``internal``.  A record must reach
-column 65 (the called party; trailing blanks count, so a line a logger stripped of
-them still reads when its called party is set); a shorter line, or a blank where a
-spacer (7, 14, 23) belongs, is rejected, so a line in another layout (Extended Digit
+the called party (column 62, and a party set there when the line ends before column
+65: a logger that strips trailing blanks leaves a one-digit station at column 62 as
+the line's last character, and that call is read, not lost); a shorter line, or a
+blank where a spacer (7, 14, 23) belongs, is rejected, so a line in another layout (Extended Digit
 Length) is rejected rather than misread.  ``call_id`` is empty: the standard record
 has no call identifier.
 
@@ -81,8 +82,10 @@ FORMAT = "mitel"
 #: the standard record's width, and with ANI/DNIS reporting
 WIDTH = 90
 WIDTH_ANI = 112
-#: a record must reach the called party
-MIN_WIDTH = 65
+#: a record must reach the called party (columns 62-65) and, if shorter than the
+#: field, hold a party there
+MIN_WIDTH = 62
+CALLED_END = 65
 LONG_CALL_MARKS = " -%+"
 
 _DATE = re.compile(r"([0-9]{2})/([0-9]{2})")
@@ -146,8 +149,11 @@ def _party(value: str, what: str) -> str:
 def _call(
     text: str, local: tzinfo, today: date, meter_pulses: bool, name: str, lineno: int
 ) -> Call:
-    if len(text) < MIN_WIDTH:
-        raise RecordError(f"record ends at column {len(text)}; SMDR records reach {MIN_WIDTH}")
+    if len(text) < MIN_WIDTH or (len(text) < CALLED_END and not text[MIN_WIDTH - 1 :].strip()):
+        raise RecordError(
+            f"record ends at column {len(text)}; SMDR records reach the called party "
+            f"(column {MIN_WIDTH})"
+        )
     line = text.ljust(WIDTH_ANI)
     if col(line, 1, 1) not in LONG_CALL_MARKS:
         raise RecordError(f"column 1 is not a long-call mark: {col(line, 1, 1)!r}")

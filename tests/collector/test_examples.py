@@ -304,7 +304,7 @@ def test_mitel_meter_pulses_and_bad_lines() -> None:
         "16135950000          00042")  # without the option, pulses read as digits  # fmt: skip
     options = {"tz": "UTC", "today": date(2024, 3, 5)}
     assert reasons(metered[:50], "mitel", **options) == [
-        (1, "record ends at column 50; SMDR records reach 65")]  # fmt: skip
+        (1, "record ends at column 50; SMDR records reach the called party (column 62)")]  # fmt: skip
     shifted = b" " + metered[:-1]
     assert reasons(shifted, "mitel", **options) == [
         (1, "column 7 is not blank (not a standard SMDR record)")]  # fmt: skip
@@ -312,6 +312,18 @@ def test_mitel_meter_pulses_and_bad_lines() -> None:
         (1, "duration is 100 hours or more (99:99:99)")]  # fmt: skip
     assert reasons(metered.replace(b"10:15 ", b"10:15Q"), "mitel", **options) == [
         (1, "column 13 is not P or blank: 'Q'")]  # fmt: skip
+
+
+def test_mitel_line_stripped_of_trailing_blanks_keeps_a_short_called_party() -> None:
+    # station 1 called station 7; the logger dropped every blank after column 62, so
+    # the line ends inside the called-party field (found by the read-back property)
+    line = mitel(c2="03/04", c8="09:30", c15="00:01:05", c24="1", c60="A", c62="7").rstrip()
+    assert len(line) == 62
+    call = one(line, "mitel", tz="UTC", today=date(2024, 3, 5))
+    assert (call.calling, call.called, call.direction) == ("1", "7", Direction.INTERNAL)
+    # blanks where the called party belongs, ending before the field does: cut short
+    assert reasons(line[:61] + b"  ", "mitel", tz="UTC", today=date(2024, 3, 5)) == [
+        (1, "record ends at column 63; SMDR records reach the called party (column 62)")]  # fmt: skip
 
 
 # -- detection, the entry point, numbers -------------------------------------------------
