@@ -27,7 +27,8 @@
 //   setColumns.
 // * Lines are selected with their checkbox or by clicking them (each click toggles
 //   one; dragging over lines selects them all); onSelection hears the change.
-// * setLines(lines, total, {firstScreen: true}) -- the viewer's first fill -- puts
+// * createGrid(el, {..., firstScreen: true}) and setLines(lines, total,
+//   {firstScreen: true}) -- the viewer's first fill, into a new or an empty grid -- put
 //   the first FIRST_SCREEN lines in and resolves once they are drawn; all the lines
 //   follow right after the next paint (Tabulator makes a row object for every line,
 //   which for a large report costs more than drawing the screen).  Lines selected
@@ -136,8 +137,9 @@ export async function createGrid(el, spec) {
     },
   ];
 
+  const early = spec.firstScreen && spec.lines.length > FIRST_SCREEN;
   const table = new Tabulator(el, {
-    data: spec.lines,
+    data: early ? spec.lines.slice(0, FIRST_SCREEN) : spec.lines,
     index: "_k",
     columns: [...fixed, ...spec.columns.map(definition)],
     height: spec.height ?? "min(65vh, 36rem)",
@@ -188,6 +190,7 @@ export async function createGrid(el, spec) {
     await table.replaceData(lines);
     if (selected.length) table.selectRow(selected);
   };
+  if (early) rest = loadRest(spec.lines, version).catch(() => {});
   const api = {
     table,
     /** Whether the grid has a total row (see createGrid). */

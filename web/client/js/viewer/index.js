@@ -24,14 +24,17 @@
 //   states, NPAs or countries (geo.js).  Both are loaded when first needed; without
 //   them the viewer says "Charts are not available" and the grid works on.
 //
-// The metadata (small) is fetched first and the data file right after it: the two
-// gets cost the server as much one after the other as at once, and this way the
-// report's screen -- criteria, controls and an empty grid with its columns -- is
-// made from the metadata, hidden, while the data file is still coming; once the
-// file is in, its lines go into that grid (the first screen of them first: grid.js)
-// and the screen is shown (prepareReport, then fill).  What the user sees is what
-// it was: the progress bar, then the whole report.  A data file that is not a
-// report after all (a text, an image) replaces the hidden screen.
+// The metadata and the data file are fetched at once (both gets in flight, one
+// progress bar).  The report's screen -- criteria, controls -- is made from the
+// metadata, hidden, while the data file is still coming.  The grid is made either
+// ahead, empty, with its columns (a data file above GRID_AHEAD_BYTES, still coming
+// long after), and filled when the file is in; or, for a smaller file, once, with
+// its first screen of lines when the file is in -- building Tabulator empty and
+// then filling it costs about twice building it once, and a small file arrives
+// about when the metadata has been read (grid.js: the rest of the lines follow the
+// first paint).  Then the screen is shown (prepareReport, then fill).  What the
+// user sees is what it was: the progress bar, then the whole report.  A data file
+// that is not a report after all (a text, an image) replaces the hidden screen.
 //
 // Nothing about a particular report is written here: everything shown comes from
 // the metadata and the file.  The view's state (column order, hidden and selected
@@ -50,6 +53,14 @@ import { createGraphs } from "./graphs.js";
 import { arrange, buildReport, exportCsv, fileHasBreaks, shownColumns } from "./report.js";
 import { checkbox, labelledSelect, option } from "./ui.js";
 
+
+/**
+ * A data file larger than this is still coming long after an empty grid is built
+ * (~15 ms): its grid is built ahead, from the metadata, and filled when the file is
+ * in.  A smaller one arrives about when the metadata has been read, and its grid is
+ * built once, with its first screen of lines -- half the grid's work.
+ */
+export const GRID_AHEAD_BYTES = 1 << 20;
 
 /** The reason a download failed, as a sentence. */
 export function failureText(err) {
@@ -97,7 +108,7 @@ export function fetchParts(item, { signal, onProgress = () => {}, relogon } = {}
     });
   if (parts.length === 1) return { data: get("D"), meta: null };
   const meta = get("M");
-  return { data: meta.then(() => get("D")), meta };
+  return { data: get("D"), meta };
 }
 
 /**
@@ -205,7 +216,8 @@ export function openViewer(container, { item, services, onClose }) {
     // the report's screen, made (hidden) from the metadata while the data is coming
     const early = parts.meta?.then((got) => {
       if (closed) return null;
-      return prepareReport(body, { ...common, meta: readMetadata(parse(textOf(got.bytes))) });
+      const emptyGrid = item.fsize > GRID_AHEAD_BYTES;
+      return prepareReport(body, { ...common, emptyGrid, meta: readMetadata(parse(textOf(got.bytes))) });
     });
     early?.catch(() => {}); // a metadata that cannot be read is reported below, if it matters
     const discard = async () => {
@@ -297,7 +309,7 @@ function showText(body, text, item) {
  * data file was not a report, or did not come).
  * @returns {Promise<{meta: object, fill(report: object): Promise<void>, discard(): void}>}
  */
-async function prepareReport(body, { meta, item, services, files, status, cleanups, signal }) {
+async function prepareReport(body, { meta, item, services, files, status, cleanups, signal, emptyGrid }) {
   let report = null; // from fill()
   const byId = meta.columns;
   const shown = shownColumns(meta);
@@ -634,9 +646,9 @@ async function prepareReport(body, { meta, item, services, files, status, cleanu
   });
 
   let gridFailed = false;
-  async function makeGrid(lines, total, withTotal) {
+  async function makeGrid(lines, total, withTotal, firstScreen = false) {
     try {
-      const made = await createGrid(gridEl, gridSpec(lines, total, withTotal));
+      const made = await createGrid(gridEl, { ...gridSpec(lines, total, withTotal), firstScreen });
       if (signal.aborted) {
         made.destroy();
         return;
@@ -663,7 +675,7 @@ async function prepareReport(body, { meta, item, services, files, status, cleanu
   }
 
   // an empty grid with the columns, and a total row if TOTALMODE gives the file one
-  await makeGrid([], null, meta.totalMode === 2 || meta.totalMode === 3);
+  if (emptyGrid) await makeGrid([], null, meta.totalMode === 2 || meta.totalMode === 3);
 
   return {
     meta,
@@ -678,7 +690,7 @@ async function prepareReport(body, { meta, item, services, files, status, cleanu
       cleanups.push(() => graphs.destroy());
       if (grid && grid.withTotal !== Boolean(arranged.total)) dropGrid(); // not the announced total
       if (grid) await grid.setLines(arranged.lines, arranged.total, { firstScreen: true });
-      else if (!gridFailed && !signal.aborted) await makeGrid(arranged.lines, arranged.total, Boolean(arranged.total));
+      else if (!gridFailed && !signal.aborted) await makeGrid(arranged.lines, arranged.total, Boolean(arranged.total), true);
       if (signal.aborted) return;
       grid?.setSort(view.sort);
       body.classList.remove("preparing");
