@@ -303,8 +303,9 @@ def test_mitel_meter_pulses_and_bad_lines() -> None:
     assert one(metered, tz="UTC", today=date(2024, 3, 5)).dialled == (
         "16135950000          00042")  # without the option, pulses read as digits  # fmt: skip
     options = {"tz": "UTC", "today": date(2024, 3, 5)}
+    short = "SMDR records reach the called party (column 62)"
     assert reasons(metered[:50], "mitel", **options) == [
-        (1, "record ends at column 50; SMDR records reach the called party (column 62)")]  # fmt: skip
+        (1, f"record ends at column 50; {short}")]  # fmt: skip
     shifted = b" " + metered[:-1]
     assert reasons(shifted, "mitel", **options) == [
         (1, "column 7 is not blank (not a standard SMDR record)")]  # fmt: skip
@@ -322,8 +323,9 @@ def test_mitel_line_stripped_of_trailing_blanks_keeps_a_short_called_party() -> 
     call = one(line, "mitel", tz="UTC", today=date(2024, 3, 5))
     assert (call.calling, call.called, call.direction) == ("1", "7", Direction.INTERNAL)
     # blanks where the called party belongs, ending before the field does: cut short
+    short = "SMDR records reach the called party (column 62)"
     assert reasons(line[:61] + b"  ", "mitel", tz="UTC", today=date(2024, 3, 5)) == [
-        (1, "record ends at column 63; SMDR records reach the called party (column 62)")]  # fmt: skip
+        (1, f"record ends at column 63; {short}")]  # fmt: skip
 
 
 # -- detection, the entry point, numbers -------------------------------------------------
