@@ -166,8 +166,7 @@ def client_send(system: System, user: str, text: str) -> Message:
         str(system.state),
         "--user",
         user,
-        "--password",
-        system.passwords()[user],
+        f"--password={system.passwords()[user]}",
         "send",
         text,
     )

@@ -147,7 +147,7 @@ def fetched(system: System, user: str, inbox_id: str, part: str, out: Path) -> b
     target = out / f"{inbox_id}-{part}"
     done = run_cli(
         "client", "--url", system.url, "--state", str(system.state), "--user", user,
-        "--password", system.passwords()[user], "send", f"F<INBOXID={inbox_id},PART={part}>",
+        f"--password={system.passwords()[user]}", "send", f"F<INBOXID={inbox_id},PART={part}>",
         "--mech", "bulk", "--out", str(target),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -414,3 +414,13 @@ async def test_demo_load_is_idempotent(tmp_path: Path, hasher: CountingHasher) -
         assert third["dorod"] != first["dorod"]
         assert (await oe.verify_user("dorod", first["dorod"])).outcome is LogonOutcome.INVALID
         assert (await oe.verify_user("dorod", third["dorod"])).outcome is LogonOutcome.OK
+
+
+def test_demo_passwords_never_look_like_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `starwrs client --password -Xy…` is an argparse error; token_urlsafe gives a
+    # leading "-" one time in 64 (a browser test failed on one)
+    from starwrs.fixtures import demo
+
+    drawn = iter(["-starts-with-dash", "--two", "fine-one"])
+    monkeypatch.setattr(demo.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert demo._new_password() == "fine-one"
