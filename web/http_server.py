@@ -1,10 +1,8 @@
-"""HTTP/1.1 server side of one client connection: h11's rules over a trio stream, with limits.
+"""HTTP/1.1 server side of one client connection: h11 over a trio stream, with limits.
 
 Theory of operation
 -------------------
-:class:`HttpConnection` wraps one (TLS) stream and one
-:class:`~starwrs.web.http11.ServerConnection` (h11's server side, leaner: h11's
-events, states and errors, held to h11 by a differential test) and is
+:class:`HttpConnection` wraps one (TLS) stream and one ``h11.Connection`` and is
 the only place in the web server where HTTP bytes meet the socket.  It owns every
 limit of the HTTP layer (``Limits`` of the deployment):
 
@@ -60,7 +58,6 @@ import trio
 from h11 import _headers as h11_headers
 from starwrs.runtime.config import Limits
 from starwrs.runtime.tls import TlsStream
-from starwrs.web.http11 import ServerConnection
 
 __all__ = [
     "SECURITY_HEADERS",
@@ -215,7 +212,7 @@ class HttpConnection:
         self.stream = stream
         self.limits = limits
         self.address = address
-        self.conn = ServerConnection(max_incomplete_event_size=limits.max_header)
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header)
         #: set when the client went away (a watcher noticed, or a send failed)
         self.gone = False
         #: status of the response of the current cycle (0 before one was sent)
@@ -502,10 +499,18 @@ class HttpConnection:
             length = len(body)
         if self.request is not None and self.request.method == b"HEAD":
             body = b""
-        data = self.conn.send_response(
-            status, _reason(status), self._headers(headers, close, length), body
+        conn = self.conn
+        data = conn.send(
+            h11.Response(
+                status_code=status,
+                headers=self._headers(headers, close, length),
+                reason=_reason(status),
+            )
         )
         self.status = status
+        if body:
+            data += conn.send(h11.Data(data=body))
+        data += conn.send(h11.EndOfMessage())
         await self._send_bytes(data)
 
     async def respond_json(
