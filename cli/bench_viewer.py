@@ -14,10 +14,12 @@ the bulk puts the Report Manager makes), and drives headless Chromium (Debian's
   Center to the grid showing the report's lines (the first line of the grid on
   screen -- not the total row, not while the screen is still hidden): both halves
   fetched over bulk transfer through the web tier, their sha256 checked, the
-  metadata read, the CSV parsed, arranged and handed to Tabulator.  The viewer puts
-  the first screen of lines into the grid first and the rest right after the next
-  paint (``web/client/js/viewer/grid.js``); the time until every line is in the
-  grid is printed above the table too;
+  metadata read, the CSV parsed and arranged.  The viewer draws the grid's first
+  screen (header, lines, total row, in Tabulator's own structure and look) and
+  builds Tabulator right after that paint; Tabulator then takes the first screen of
+  lines and the rest after the next paint (``web/client/js/viewer/grid.js``).  The
+  times until Tabulator is built (the viewer no longer ``aria-busy``) and until
+  every line is in the grid are printed above the table too;
 * baseline ``bulk fetch of the data file`` -- the same page fetching the same data
   file over the same bulk transfer (and checking its sha256) and nothing else.
 
@@ -251,16 +253,19 @@ _OPEN = """async ([id, lines]) => {
     check();
   });
   const ms = performance.now() - t0;
-  // then every line in the grid (the rest follows the first screen)
-  const { TabulatorFull } = await import("/vendor/tabulator-tables/dist/js/tabulator_esm.min.mjs");
-  const table = TabulatorFull.findTable(".inbox-viewer .grid")[0];
-  await new Promise((resolve) => {
-    const check = () => (table.getDataCount() >= lines ? resolve() : requestAnimationFrame(check));
+  // then the grid built (Tabulator: the viewer no longer aria-busy), then every line in it
+  const until = (done) => new Promise((resolve) => {
+    const check = () => (done() ? resolve() : requestAnimationFrame(check));
     check();
   });
+  await until(() => document.querySelector(".inbox-viewer .viewer:not([aria-busy])"));
+  const built = performance.now() - t0;
+  const { TabulatorFull } = await import("/vendor/tabulator-tables/dist/js/tabulator_esm.min.mjs");
+  const table = TabulatorFull.findTable(".inbox-viewer .grid")[0];
+  await until(() => table.getDataCount() >= lines);
   const all = performance.now() - t0;
   document.querySelector(".inbox-viewer .app-toolbar button").click();
-  return [ms, all];
+  return [ms, built, all];
 }"""
 
 _FETCH = """async (id) => {
@@ -289,8 +294,11 @@ def _browser_parts() -> tuple[Any, str, str]:
     return sync_playwright, executable, str(root)
 
 
-def _measure(state: Path, url: str, inbox_id: int, runs: int) -> tuple[float, float, float, int]:
-    """Medians: open (grid shown), open (every line in the grid), fetch; the data's size."""
+def _measure(
+    state: Path, url: str, inbox_id: int, runs: int
+) -> tuple[float, float, float, float, int]:
+    """Medians: open (grid shown), open (grid built), open (every line in the grid),
+    fetch; the data's size."""
     sync_playwright, executable, _ = _browser_parts()
     password = json.loads((state / "demo-credentials.json").read_text())["users"][USER]["password"]
     policy = asyncio.get_event_loop_policy()
@@ -309,20 +317,22 @@ def _measure(state: Path, url: str, inbox_id: int, runs: int) -> tuple[float, fl
             details = LINES - 1  # the grid's lines: the D lines (the T line is its total row)
             page.evaluate(_FETCH, inbox_id)  # warm-up: modules, connections, caches
             page.evaluate(_OPEN, [inbox_id, details])
-            fetches, opens, complete = [], [], []
+            fetches, opens, built, complete = [], [], [], []
             size = 0
             for _ in range(runs):
                 ms, size = page.evaluate(_FETCH, inbox_id)
                 fetches.append(ms)
                 page.wait_for_selector(f'tr[data-inboxid="{inbox_id}"]')
-                shown, every = page.evaluate(_OPEN, [inbox_id, details])
+                shown, interactive, every = page.evaluate(_OPEN, [inbox_id, details])
                 opens.append(shown)
+                built.append(interactive)
                 complete.append(every)
             browser.close()
     finally:
         asyncio.set_event_loop_policy(policy)
     return (
         statistics.median(opens),
+        statistics.median(built),
         statistics.median(complete),
         statistics.median(fetches),
         size,
@@ -347,13 +357,14 @@ def run(quick: bool = False) -> list[Result]:
         try:
             data, meta = synthetic_report(LINES)
             inbox_id = put_item(state, title="Bench 10k lines", data=data, meta=meta)
-            opened, complete, fetched, size = _measure(state, launched.url, inbox_id, runs)
+            opened, built, complete, fetched, size = _measure(state, launched.url, inbox_id, runs)
         finally:
             launched.stop()
     _CONTEXT[:] = [
         f"headless Chromium, item {inbox_id}: {LINES} lines, data {size} bytes, "
         f"metadata {len(meta)} bytes; median of {runs} runs",
-        f"every line in the grid {complete:.0f} ms after the click",
+        f"the grid built (Tabulator, the viewer no longer busy) {built:.0f} ms and every"
+        f" line in it {complete:.0f} ms after the click",
         "target: open <= 1000 ms and <= 3x the fetch",
     ]
     return [

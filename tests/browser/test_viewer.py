@@ -443,6 +443,101 @@ def test_a_100000_line_report_resumes_after_a_dropped_connection(
     no_axe_violations(page, "viewer: 100,000 lines")
 
 
+#: every cell's text and box (relative to its grid) in the header, the lines and the total
+#: row of a grid: drawn by drawFirstScreen, or by Tabulator
+CELLS = """(el) => {
+  const at = el.getBoundingClientRect();
+  const box = (cell) => {
+    const r = cell.getBoundingClientRect();
+    return [cell.textContent.trim(), Math.round(r.left - at.left), Math.round(r.top - at.top),
+            Math.round(r.width), Math.round(r.height)];
+  };
+  const part = (selector) =>
+    [...el.querySelectorAll(selector)].filter((c) => c.offsetParent !== null).map(box);
+  return {
+    header: part(".tabulator-header .tabulator-col"),
+    lines: [...el.querySelectorAll(".tabulator-table .tabulator-row")].slice(0, 12).map((row) =>
+      [[...row.classList].filter((c) => c.startsWith("line-")), ...[...row.children].map(box)]),
+    total: part(".tabulator-calcs-bottom .tabulator-cell"),
+  };
+}"""
+
+#: two grids of one spec in the page: one drawn by drawFirstScreen, one built by Tabulator
+TWIN_GRIDS = """async () => {
+  const { createGrid, drawFirstScreen } = await import("/js/viewer/grid.js");
+  const columns = [
+    { id: 1, field: "c1", label: "Call Date", numeric: false, width: 10 },
+    { id: 54, field: "c54", label: "Originating City and State, as billed", numeric: false,
+      width: 20 },
+    { id: 36, field: "c36", label: "Minutes", numeric: true, width: 8 },
+    { id: 58, field: "c58", label: "Amount", numeric: true, width: 7 },
+  ];
+  const lines = Array.from({ length: 60 }, (_, i) => ({
+    _k: i, _t: i % 7 === 6 ? "S" : "D", c1: `1998-06-${String(1 + (i % 28)).padStart(2, "0")}`,
+    c54: i % 7 === 6 ? "" : `CITY ${i}`, c36: (i * 1.7).toFixed(1), c58: (i * 0.31).toFixed(2),
+  }));
+  const total = { _k: "T", _t: "T", c1: "", c54: "", c36: "1234.5", c58: "567.89" };
+  const spec = {
+    columns, hidden: new Set(), lines, total, withTotal: true, selectedColumns: new Set(),
+    sort: [{ id: 1, dir: "asc" }, { id: 36, dir: "desc" }], label: "twins",
+    onHeader: () => {}, onMoved: () => {}, onSelection: () => {},
+  };
+  const place = () => {
+    const el = document.createElement("div");
+    el.className = "grid";
+    el.style.width = "900px";
+    document.querySelector("main").prepend(el);
+    return el;
+  };
+  const drawn = place();
+  drawFirstScreen(drawn, spec);
+  const built = place();
+  const grid = await createGrid(built, spec);
+  grid.setSort(spec.sort);
+  return [drawn, built];
+}"""
+
+
+def test_the_first_screen_is_drawn_as_the_grid_draws_it(page: Any, system: System) -> None:
+    """The viewer draws a new grid's first screen before Tabulator is built (grid.js
+    drawFirstScreen): the same header, lines and total row in the same places as the
+    Tabulator grid that replaces it, so the swap does not move a pixel; in an open the
+    drawn screen is shown, inert and hidden from assistive technology, then gone."""
+    message_center(page, system, "jeanvnet2")
+    grids = page.evaluate_handle(TWIN_GRIDS)
+    drawn = page.evaluate(CELLS, grids.evaluate_handle("g => g[0]"))
+    built = page.evaluate(CELLS, grids.evaluate_handle("g => g[1]"))
+    assert len(drawn["lines"]) == 12
+    assert drawn["lines"][6][0] == ["line-subtotal"]
+    assert drawn["header"][4][0] == "Minutes"
+    assert drawn == built
+    page.evaluate("g => g.forEach((el) => el.remove())", grids)
+
+    data, meta = synthetic_report(300, seed=5, title="First Screen")
+    put_item(system.state, title="First Screen", data=data, meta=meta)
+    expect(page.get_by_role("button", name="Open First Screen")).to_be_visible()  # polled
+    page.evaluate(
+        """() => {
+          window.drawnFirst = [];
+          new MutationObserver((changes) => {
+            for (const change of changes) for (const node of change.addedNodes) {
+              if (node.nodeType === 1 && node.inert && node.closest(".grid")) {
+                window.drawnFirst.push([node.getAttribute("aria-hidden"),
+                  node.querySelectorAll(".tabulator-table .tabulator-row").length]);
+              }
+            }
+          }).observe(document.body, { childList: true, subtree: true });
+        }"""
+    )
+    page.get_by_role("button", name="Open First Screen").click()
+    viewer = page.locator(".inbox-viewer")
+    expect(viewer.locator(".viewer > [role=status]")).to_contain_text("Downloaded and verified")
+    assert page.evaluate("window.drawnFirst") == [["true", 24]]
+    expect(viewer.locator(".grid [inert]")).to_have_count(0)
+    expect(viewer.locator(".viewer[aria-busy]")).to_have_count(0)
+    no_axe_violations(page, "viewer: after the first screen")
+
+
 # -- news, an image, a failed run ------------------------------------------------------------
 
 

@@ -33,6 +33,16 @@
 //   follow right after the next paint (Tabulator makes a row object for every line,
 //   which for a large report costs more than drawing the screen).  Lines selected
 //   meanwhile stay selected; a later setLines waits for it and wins.
+// * A new grid's first screen is drawn before Tabulator is built (createGrid with
+//   firstScreen and onFirstScreen): drawFirstScreen puts the header, the lines a screen
+//   holds and the total row into *el* as plain elements in Tabulator's own structure
+//   and classes, so its stylesheet and ours draw them as the grid looks, and
+//   onFirstScreen shows the screen; after that paint Tabulator is built (some 20-30 ms
+//   for any report: its column set-up and first render, mostly forced layouts), and
+//   its build empties *el* and draws the same lines in one task, so no frame shows
+//   neither.  The drawn screen is inert and hidden from assistive technology (the
+//   viewer is aria-busy until the grid is built); a click on it in those milliseconds
+//   does nothing.
 
 import { rowLabel } from "./report.js";
 
@@ -42,6 +52,9 @@ let loading = null;
 
 /** lines put into the grid first (setLines with firstScreen): more than a screen holds */
 export const FIRST_SCREEN = 100;
+
+/** The grid's height unless the caller gives one. */
+const GRID_HEIGHT = "min(65vh, 36rem)";
 
 /** Resolves after the next paint (rAF, then a task); in a hidden page, after a moment. */
 function afterPaint() {
@@ -69,6 +82,122 @@ function textCell(cell) {
   return document.createTextNode(cell.getValue() ?? "");
 }
 
+/** The header's mark of a column sorted as *keys* say ("▲1", "▼"), or "". */
+function sortMark(keys, id) {
+  const at = keys.findIndex((k) => k.id === id);
+  if (at < 0) return "";
+  return `${keys[at].dir === "desc" ? "▼" : "▲"}${keys.length > 1 ? at + 1 : ""}`;
+}
+
+/** Lines drawn by drawFirstScreen: what the grid shows at its 36rem (16 lines of 36 px), and more. */
+export const DRAWN_LINES = 24;
+
+function div(className, text) {
+  const el = document.createElement("div");
+  el.className = className;
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+function box() {
+  const input = document.createElement("input");
+  input.type = "checkbox";
+  input.tabIndex = -1;
+  return input;
+}
+
+/**
+ * Draw the grid's first screen into *el* as plain elements (see the module comment):
+ * the header with the sort marks of *sort*, the first DRAWN_LINES of *lines*, and the
+ * total row when *withTotal*.  Tabulator's build replaces them.
+ * @param {HTMLElement} el
+ * @param {{columns: object[], hidden: Set<number>, lines: object[], total: object | null,
+ *          withTotal: boolean, sort?: {id: number, dir: string}[], height?: string}} spec
+ */
+export function drawFirstScreen(el, spec) {
+  const shown = spec.columns.filter((c) => !spec.hidden.has(c.id));
+  const sort = spec.sort ?? [];
+  const cellsOf = (values) => {
+    const cells = [div("tabulator-cell"), div("tabulator-cell", values.row)];
+    cells[0].style.textAlign = "center";
+    if (values.box) cells[0].append(box());
+    shown.forEach((column, i) => {
+      const cell = div(`tabulator-cell ${column.numeric ? "num" : "text"}`, values.cells[i]);
+      cell.style.textAlign = column.numeric ? "right" : "left";
+      cells.push(cell);
+    });
+    [44, 92, ...shown.map(pixels)].forEach((width, i) => {
+      cells[i].style.width = `${width}px`;
+    });
+    return cells;
+  };
+  const headers = div("tabulator-headers");
+  const titles = [
+    { width: 44, title: null },
+    { width: 92, title: "Row" },
+    ...shown.map((c) => ({ width: pixels(c), title: c.label, align: c.numeric ? "right" : "left", mark: sortMark(sort, c.id) })),
+  ];
+  for (const { width, title, align, mark } of titles) {
+    const name = div("tabulator-col-title", title ?? undefined);
+    if (title === null) name.append(box());
+    if (align) name.style.textAlign = align;
+    if (mark) name.dataset.sorted = mark;
+    const holder = div("tabulator-col-title-holder");
+    holder.append(name);
+    const content = div("tabulator-col-content");
+    content.append(holder);
+    const col = div("tabulator-col");
+    col.style.width = `${width}px`;
+    col.append(content);
+    headers.append(col);
+  }
+  const contents = div("tabulator-header-contents");
+  contents.append(headers);
+  const header = div("tabulator-header");
+  header.append(contents);
+  const table = div("tabulator-table");
+  const rows = spec.lines.slice(0, DRAWN_LINES).map((line, n) => {
+    const row = div(`tabulator-row tabulator-selectable ${n % 2 ? "tabulator-row-even" : "tabulator-row-odd"}`);
+    if (line._t === "S") row.classList.add("line-subtotal");
+    row.append(...cellsOf({ box: true, row: rowLabel(line), cells: shown.map((c) => line[c.field] ?? "") }));
+    return row;
+  });
+  table.append(...rows);
+  const holder = div("tabulator-tableholder");
+  holder.style.flex = "1 1 0";
+  holder.append(table);
+  const frame = div("");
+  frame.style.cssText = "display: flex; flex-direction: column; height: 100%;";
+  frame.append(header, holder);
+  let calcs = null;
+  if (spec.withTotal) {
+    calcs = div("tabulator-row tabulator-unselectable tabulator-calcs tabulator-calcs-bottom");
+    calcs.append(...cellsOf({ box: false, row: "Total", cells: shown.map((c) => spec.total?.[c.field] ?? "") }));
+    const sums = div("tabulator-calcs-holder");
+    sums.append(calcs);
+    const footer = div("tabulator-footer");
+    footer.append(sums, div("tabulator-footer-contents")); // as Tabulator's (its CSS counts them)
+    frame.append(footer);
+  }
+  frame.inert = true;
+  frame.setAttribute("aria-hidden", "true");
+  el.classList.add("tabulator");
+  el.style.height = spec.height ?? GRID_HEIGHT;
+  el.replaceChildren(frame);
+  // heights as Tabulator sets them: every header column as tall as the header row, every
+  // cell of a line as tall as its tallest (read in one layout, of this element alone:
+  // it is its own layout root; then written)
+  const tall = Math.max(...[...headers.children].map((c) => Math.ceil(c.getBoundingClientRect().height)));
+  const heights = [rows, calcs ? [calcs] : []].map((group) =>
+    group.length ? Math.max(...[...group[0].children].map((c) => c.offsetHeight)) : 0,
+  );
+  headers.style.height = `${tall}px`;
+  for (const col of headers.children) col.style.height = `${tall}px`;
+  [rows, calcs ? [calcs] : []].forEach((group, i) => {
+    for (const row of group) for (const cell of row.children) cell.style.height = `${heights[i]}px`;
+  });
+}
+
 /** Pixels for a WIDTH in characters (and at least the label). */
 function pixels(column) {
   const chars = Math.max(column.width || 8, Math.min(column.label.length, 24), 4);
@@ -82,11 +211,19 @@ function pixels(column) {
  *          total: object | null, withTotal?: boolean, selectedColumns: Set<number>,
  *          label: string, onHeader: (id: number, how: "sort" | "add" | "select") => void,
  *          onMoved: (ids: number[]) => void, onSelection: (count: number) => void}} spec
- *   *withTotal* (default: whether *total* is given) -- the grid has a total row
+ *   *withTotal* (default: whether *total* is given) -- the grid has a total row;
+ *   *firstScreen* -- the viewer's first fill (see setLines); with *onFirstScreen* too,
+ *   the first screen is drawn (drawFirstScreen, the header marked as *sort* says) and
+ *   onFirstScreen called to show it before Tabulator is built
  * @returns {Promise<object>} resolves once the table is built and shows the lines
  */
 export async function createGrid(el, spec) {
   const Tabulator = await loadTabulator();
+  if (spec.firstScreen && spec.onFirstScreen && spec.lines.length) {
+    drawFirstScreen(el, { ...spec, withTotal: spec.withTotal ?? Boolean(spec.total) });
+    spec.onFirstScreen();
+    await afterPaint();
+  }
   const { onHeader, onMoved, onSelection } = spec;
   let selectedColumns = spec.selectedColumns;
   let total = spec.total ?? null;
@@ -142,7 +279,7 @@ export async function createGrid(el, spec) {
     data: early ? spec.lines.slice(0, FIRST_SCREEN) : spec.lines,
     index: "_k",
     columns: [...fixed, ...spec.columns.map(definition)],
-    height: spec.height ?? "min(65vh, 36rem)",
+    height: spec.height ?? GRID_HEIGHT,
     layout: "fitData",
     renderVertical: "virtual",
     renderVerticalBuffer: 200, // px beyond the view: half the first render's work
@@ -237,7 +374,8 @@ export async function createGrid(el, spec) {
         else element.removeAttribute("aria-sort");
         const title = element.querySelector(".tabulator-col-title");
         if (!title) continue;
-        if (dir) title.dataset.sorted = `${dir === "descending" ? "▼" : "▲"}${keys.length > 1 ? at + 1 : ""}`;
+        const mark = sortMark(keys, column.id);
+        if (mark) title.dataset.sorted = mark;
         else delete title.dataset.sorted;
       }
     },
