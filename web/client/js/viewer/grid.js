@@ -56,6 +56,10 @@ export const FIRST_SCREEN = 100;
 /** The grid's height unless the caller gives one. */
 const GRID_HEIGHT = "min(65vh, 36rem)";
 
+/** Pixels of the two fixed columns at the left: the row checkbox and "Row". */
+const SELECT_WIDTH = 44;
+const ROW_WIDTH = 92;
+
 /** Resolves after the next paint (rAF, then a task); in a hidden page, after a moment. */
 function afterPaint() {
   return new Promise((resolve) => {
@@ -126,15 +130,15 @@ export function drawFirstScreen(el, spec) {
       cell.style.textAlign = column.numeric ? "right" : "left";
       cells.push(cell);
     });
-    [44, 92, ...shown.map(pixels)].forEach((width, i) => {
+    [SELECT_WIDTH, ROW_WIDTH, ...shown.map(pixels)].forEach((width, i) => {
       cells[i].style.width = `${width}px`;
     });
     return cells;
   };
   const headers = div("tabulator-headers");
   const titles = [
-    { width: 44, title: null },
-    { width: 92, title: "Row" },
+    { width: SELECT_WIDTH, title: null },
+    { width: ROW_WIDTH, title: "Row" },
     ...shown.map((c) => ({ width: pixels(c), title: c.label, align: c.numeric ? "right" : "left", mark: sortMark(sort, c.id) })),
   ];
   for (const { width, title, align, mark } of titles) {
@@ -187,13 +191,14 @@ export function drawFirstScreen(el, spec) {
   // heights as Tabulator sets them: every header column as tall as the header row, every
   // cell of a line as tall as its tallest (read in one layout, of this element alone:
   // it is its own layout root; then written)
+  const groups = calcs ? [rows, [calcs]] : [rows];
   const tall = Math.max(...[...headers.children].map((c) => Math.ceil(c.getBoundingClientRect().height)));
-  const heights = [rows, calcs ? [calcs] : []].map((group) =>
+  const heights = groups.map((group) =>
     group.length ? Math.max(...[...group[0].children].map((c) => c.offsetHeight)) : 0,
   );
   headers.style.height = `${tall}px`;
   for (const col of headers.children) col.style.height = `${tall}px`;
-  [rows, calcs ? [calcs] : []].forEach((group, i) => {
+  groups.forEach((group, i) => {
     for (const row of group) for (const cell of row.children) cell.style.height = `${heights[i]}px`;
   });
 }
@@ -219,15 +224,15 @@ function pixels(column) {
  */
 export async function createGrid(el, spec) {
   const Tabulator = await loadTabulator();
-  if (spec.firstScreen && spec.onFirstScreen && spec.lines.length) {
-    drawFirstScreen(el, { ...spec, withTotal: spec.withTotal ?? Boolean(spec.total) });
-    spec.onFirstScreen();
-    await afterPaint();
-  }
   const { onHeader, onMoved, onSelection } = spec;
   let selectedColumns = spec.selectedColumns;
   let total = spec.total ?? null;
   const withTotal = spec.withTotal ?? Boolean(total);
+  if (spec.firstScreen && spec.onFirstScreen && spec.lines.length) {
+    drawFirstScreen(el, { ...spec, withTotal });
+    spec.onFirstScreen();
+    await afterPaint();
+  }
   const byField = new Map(spec.columns.map((c) => [c.field, c]));
 
   const dataCell = (cell) => {
@@ -258,7 +263,7 @@ export async function createGrid(el, spec) {
       titleFormatterParams: { rowRange: "active" },
       hozAlign: "center",
       headerSort: false,
-      width: 44,
+      width: SELECT_WIDTH,
       resizable: false,
       field: "_sel",
     },
@@ -269,7 +274,7 @@ export async function createGrid(el, spec) {
       formatter: (cell) => document.createTextNode(rowLabel(cell.getData())),
       headerSort: false,
       resizable: "header",
-      width: 92,
+      width: ROW_WIDTH,
       ...(withTotal ? { bottomCalc: () => "Total", bottomCalcFormatter: textCell } : {}),
     },
   ];
