@@ -22,6 +22,7 @@ BENCHES: dict[str, str] = {
     "report": "starwrs.cli.bench_report:run",
     "viewer": "starwrs.cli.bench_viewer:run",
     "rating": "starwrs.cli.bench_rating:run",
+    "harvest": "starwrs.cli.bench_harvest:run",
 }
 
 

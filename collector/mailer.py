@@ -56,6 +56,39 @@ def _text(raw: bytes | str) -> str:
     return " ".join(text.split())[:400]
 
 
+def _transparent(message: bytes) -> bytes:
+    """What ``smtplib.SMTP.data`` sends for the bytes *message*: a dot doubled at the
+    start of every line, a CRLF at the end, then the end line ``.``.  smtplib doubles
+    the dots with a regular expression over the whole message (~100 ms for a 26 MB
+    batch of 50,000 records); a batch has a few dots, all in its headers, so finding
+    each (``memchr``) tells in ~3 ms that there is nothing to double."""
+    at, stuffed = message.find(b"."), False
+    for _ in range(64):
+        if at < 0:
+            break
+        if at == 0 or message[at - 1] == 0x0A:  # a line starts with it
+            stuffed = True
+            break
+        at = message.find(b".", at + 1)
+    else:
+        stuffed = True  # many dots: smtplib's way
+    if stuffed:
+        message = smtplib._quote_periods(message)  # type: ignore[attr-defined]
+    if message[-2:] != b"\r\n":
+        message += b"\r\n"
+    return message + b".\r\n"
+
+
+def _data(client: smtplib.SMTP, message: bytes) -> tuple[int, bytes]:
+    """``client.data(message)`` (the final reply), with :func:`_transparent`."""
+    client.putcmd("data")
+    code, text = client.getreply()
+    if code != 354:
+        raise smtplib.SMTPDataError(code, text)
+    client.send(_transparent(message))
+    return client.getreply()
+
+
 def send_message(
     host: str,
     port: int,
@@ -108,7 +141,7 @@ def send_message(
             code, text = client.rcpt(to)
             if code not in (250, 251):
                 return Reply(code, _text(text))
-            code, text = client.data(message)
+            code, text = _data(client, message)
             return Reply(code, _text(text))
     except smtplib.SMTPResponseException as err:
         return Reply(err.smtp_code, _text(err.smtp_error))

@@ -311,6 +311,8 @@ class Harvest:
         *enterprise* (the network path): the enterprise of the user who put the
         message; a batch whose signer is enrolled for another is refused.
         """
+        # a worker thread: hashing a batch of 50,000 records (26 MB) takes ~20 ms
+        digest, message_id = await trio.to_thread.run_sync(_identify, raw)
         entry = AuditEntry(
             channel,
             time.time(),
@@ -318,8 +320,8 @@ class Harvest:
             mail_from=mail_from,
             rcpt=",".join(rcpts)[:500] or None,
             size=len(raw),
-            message_sha256=hashlib.sha256(raw).hexdigest(),
-            message_id=_message_id(raw),
+            message_sha256=digest,
+            message_id=message_id,
         )
         try:
             self._check_recipients(rcpts)
@@ -374,7 +376,7 @@ class Harvest:
             why = f": {enrollment.revoked_reason}" if enrollment.revoked_reason else ""
             raise _Refused("revoked-signer", f"the signer's enrollment was revoked {when}{why}")
         try:
-            batch = batches.parse(opened.content)
+            batch = await trio.to_thread.run_sync(batches.parse, opened.content)
         except batches.BatchError as err:
             raise _Refused("malformed", f"malformed batch: {err}") from None
         entry.batch_id, entry.format = batch.batch_id, batch.format
@@ -552,6 +554,11 @@ class Harvest:
             else:
                 delay = RESUME_BASE
                 await self._wake.wait()
+
+
+def _identify(raw: bytes) -> tuple[str, str | None]:
+    """(The message's SHA-256, its Message-ID) for the audit trail."""
+    return hashlib.sha256(raw).hexdigest(), _message_id(raw)
 
 
 def _message_id(raw: bytes) -> str | None:
