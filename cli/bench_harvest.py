@@ -24,7 +24,7 @@ to the deployment's harvest certificate (``STATE/harvest/smime.pem``): the e-mai
   everything the rating rows leave out: SMTP and TLS, the audit trail's and the batch
   table's SQLite commits, the archive of each signed batch, the ``LOAD`` bulk put from
   the harvest to the corp's DSS process and the DSS's own transaction.
-* the baseline, in the same rounds: the same calls (new batch ids) through ``bench
+* the baseline, in the same rounds: the same e-mails through ``bench
   rating``'s ``harvest || DSS`` pipeline (:func:`~.bench_rating._overlapped`), the
   harvest's steps in this process and the load in a DSS process of its own.
 
@@ -119,15 +119,11 @@ def _applied(state: Path) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of *pids* so far (``/proc/PID/stat``)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / tick
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process *pid* so far (``/proc/PID/stat``)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _through_serve(
@@ -168,7 +164,7 @@ def _through_serve(
                 failures.append(f"{reply.code} {reply.text}")
                 return
 
-    cpu0 = {name: _cpu_seconds([pid]) for name, pid in pids.items()}
+    cpu0 = {name: _cpu_seconds(pid) for name, pid in pids.items()}
     began = time.perf_counter()
     threads = [threading.Thread(target=sender, daemon=True) for _ in range(SENDERS)]
     for thread in threads:
@@ -183,7 +179,7 @@ def _through_serve(
             raise RuntimeError(f"applied {_applied(state)}, expected {expected}")
         time.sleep(0.01)
     elapsed = time.perf_counter() - began
-    return elapsed, {name: _cpu_seconds([pid]) - cpu0[name] for name, pid in pids.items()}
+    return elapsed, {name: _cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
 
 
 def run(quick: bool = False) -> list[Result]:
@@ -212,7 +208,7 @@ def run(quick: bool = False) -> list[Result]:
                 before = _applied(state)
                 expected = (before[0] + len(messages), before[1] + records)
                 wall, cpu = _through_serve(served, messages, expected)
-                messages = rating._messages(specs, calls, size, parties, harvest_id)
+                # the same e-mails: this pipeline loads into a fresh file of its own
                 base, _dss_cpu = rating._overlapped(messages, local, harvest_id)
                 for path in local.glob("*.duckdb*"):
                     path.unlink()

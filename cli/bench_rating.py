@@ -397,13 +397,13 @@ def _unrated(message: Message, state: Path, partition: duckdb.DuckDBPyConnection
 def _messages(
     specs: list[CorpSpec], calls: int, size: int, parties: dict[str, Party], harvest_id: Party
 ) -> list[Message]:
-    """The calls of *specs* as batch e-mails to *harvest_id*, each signed by the party
-    of its corp in *parties* (keyed by corp id), else of its enterprise."""
+    """The calls of *specs* as batch e-mails to *harvest_id*, each signed by its corp's
+    party in *parties* (corp id -> party)."""
     by_id = {spec.corp_id: spec for spec in specs}
     out = []
     for priced in generate_calls(specs, calls, start=START, days=DAYS, seed=1):
         spec = by_id[str(priced.column("corp_id")[0])]
-        signer = parties.get(spec.corp_id) or parties[spec.enterprise_id]
+        signer = parties[spec.corp_id]
         for first in range(0, priced.num_rows, size):
             chunk = priced.slice(first, size)
             body = b"".join(master_csv(chunk, first=first))
@@ -482,10 +482,11 @@ def run(quick: bool = False) -> list[Result]:
     specs = sorted(demo_corp_specs().values(), key=lambda spec: spec.corp_id)
     hkey, hcert = identity.make_provider_identity("harvest@provider.example")
     harvest_id = Party(hkey, hcert)
-    parties = {}
+    collectors = {}  # one per enterprise, signing for each of its corps
     for entp in sorted({spec.enterprise_id for spec in specs}):
         key, cert, _csr = identity.make_collector_identity(entp, "pbx1", "pbx1@pbx.example")
-        parties[entp] = Party(key, cert)
+        collectors[entp] = Party(key, cert)
+    parties = {spec.corp_id: collectors[spec.enterprise_id] for spec in specs}
     messages = _messages(specs, calls, size, parties, harvest_id)
     with tempfile.TemporaryDirectory(prefix="starwrs-bench-rating-") as tmp:
         root = Path(tmp)

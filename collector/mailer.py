@@ -19,7 +19,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Reply", "Unreachable", "send_message", "tls_context"]
+__all__ = ["Reply", "Unreachable", "dot_starts_a_line", "send_message", "tls_context"]
 
 TIMEOUT = 120.0
 
@@ -56,23 +56,28 @@ def _text(raw: bytes | str) -> str:
     return " ".join(text.split())[:400]
 
 
-def _transparent(message: bytes) -> bytes:
-    """What ``smtplib.SMTP.data`` sends for the bytes *message*: a dot doubled at the
-    start of every line, a CRLF at the end, then the end line ``.``.  smtplib doubles
-    the dots with a regular expression over the whole message (~100 ms for a 26 MB
-    batch of 50,000 records); a batch has a few dots, all in its headers, so finding
-    each (``memchr``) tells in ~3 ms that there is nothing to double."""
-    at, stuffed = message.find(b"."), False
+def dot_starts_a_line(data: bytes, eol: bytes) -> bool:
+    """Whether a line of *data* (lines end with *eol*) starts with a dot: SMTP's
+    transparency (RFC 5321 4.5.2) has something to do.  A batch has a few dots, all in
+    its headers, so finding each (``memchr``) answers a 26 MB batch in ~3 ms; with many
+    dots, one search for *eol* and a dot."""
+    at = data.find(b".")
     for _ in range(64):
         if at < 0:
-            break
-        if at == 0 or message[at - 1] == 0x0A:  # a line starts with it
-            stuffed = True
-            break
-        at = message.find(b".", at + 1)
-    else:
-        stuffed = True  # many dots: smtplib's way
-    if stuffed:
+            return False
+        if at == 0 or data[at - len(eol) : at] == eol:
+            return True
+        at = data.find(b".", at + 1)
+    return data.startswith(b".") or eol + b"." in data
+
+
+def _transparent(message: bytes) -> bytes:
+    """What ``smtplib.SMTP.data`` sends for the bytes *message*: a dot doubled at the
+    start of every line (after LF, as smtplib's ``^`` is), a CRLF at the end, then the
+    end line ``.``.  smtplib doubles the dots with a regular expression over the whole
+    message (~100 ms for a 26 MB batch of 50,000 records), here only when a line starts
+    with one (:func:`dot_starts_a_line`)."""
+    if dot_starts_a_line(message, b"\n"):
         message = smtplib._quote_periods(message)  # type: ignore[attr-defined]
     if message[-2:] != b"\r\n":
         message += b"\r\n"

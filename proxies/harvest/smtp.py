@@ -46,6 +46,7 @@ from typing import Any
 
 import trio
 from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
+from starwrs.collector.mailer import dot_starts_a_line
 from starwrs.proxies.harvest.intake import Answer, Harvest
 from starwrs.runtime.config import Address
 
@@ -63,19 +64,8 @@ DATA_BUFFER = 1 << 20
 
 def unstuff(content: bytes) -> bytes:
     """*content* with the leading dot of every line that has one removed (RFC 5321
-    4.5.2, the sender's transparency).  A batch has a handful of dots, in its headers:
-    finding each is a ``memchr``; many dots take one search for CRLF dot instead."""
-    at, stuffed = content.find(b"."), False
-    for _ in range(64):
-        if at < 0:
-            break
-        if at == 0 or content[at - 2 : at] == b"\r\n":
-            stuffed = True
-            break
-        at = content.find(b".", at + 1)
-    else:
-        stuffed = b"\r\n." in content
-    if not stuffed:
+    4.5.2, the sender's transparency; lines end with CRLF, as aiosmtpd reads them)."""
+    if not dot_starts_a_line(content, b"\r\n"):
         return content
     return (b"\r\n" + content).replace(b"\r\n.", b"\r\n")[2:]
 
@@ -91,7 +81,7 @@ async def read_data(reader: asyncio.StreamReader, *, size_limit: int | None) -> 
         asyncio.IncompleteReadError: the stream ended before the end line.
     """
     pieces: list[bytes] = []
-    size = 0
+    size, too_much = 0, False
     before = b"\r\n"  # the two bytes before the next piece (a line before the first)
     # aiosmtpd's limit is one SMTP line: the transport would pause every 2 KiB
     saved: int = reader._limit  # type: ignore[attr-defined]
@@ -107,8 +97,9 @@ async def read_data(reader: asyncio.StreamReader, *, size_limit: int | None) -> 
                     raise asyncio.IncompleteReadError(b"", None) from None
             body = piece[:-3] if ended else piece
             size += len(body)
-            if size_limit and size > size_limit:
-                pieces.clear()  # too much: drained to the end line, nothing kept
+            too_much = size_limit is not None and 0 < size_limit < size
+            if too_much:
+                pieces.clear()  # drained to the end line, nothing kept
             else:
                 pieces.append(body)
             before = (before + piece[-2:])[-2:]
@@ -116,11 +107,7 @@ async def read_data(reader: asyncio.StreamReader, *, size_limit: int | None) -> 
                 break
     finally:
         reader._limit = saved  # type: ignore[attr-defined]
-    if size_limit and size > size_limit:
-        return None
-    content = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-    pieces.clear()
-    return unstuff(content)
+    return None if too_much else unstuff(b"".join(pieces))
 
 
 class Listener(SMTP):
