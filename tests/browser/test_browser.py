@@ -210,7 +210,9 @@ def test_home_pages_follow_entitlements_and_brands(
     assert "starwrs" not in page.locator("footer").inner_text()
     logo = page.locator("#brand-logo")
     expect(logo).to_have_attribute("src", re.compile(r"^/brand/logo\?v=[0-9a-f]{64}$"))
-    page.wait_for_function("document.getElementById('brand-logo').naturalWidth === 120")
+    # decode() waits for the image; wait_for_function would poll a string with eval once
+    # the first check fails (the logo still loading), which the page's CSP refuses
+    assert logo.evaluate("img => img.decode().then(() => img.naturalWidth)") == 120
     masthead = page.evaluate(
         "getComputedStyle(document.querySelector('.masthead')).backgroundColor"
     )
