@@ -383,6 +383,25 @@ def test_another_user_never_sees_the_item(page: Any, system: System) -> None:
     assert "Private Calls" in items(system, "jeanvnet2")
 
 
+def test_focus_stays_on_its_button_when_a_poll_redraws_the_list(page: Any, system: System) -> None:
+    """New items redraw the list; the button a keyboard user is on must keep the focus."""
+    data, meta = synthetic_report(20, seed=5, title="Focus Kept")
+    put_item(system.state, user="dorod", title="Focus Kept", data=data, meta=meta)
+    message_center(page, system, "dorod")
+    keep = page.get_by_role("button", name="Keep Focus Kept for…")
+    keep.focus()
+    put_item(system.state, user="dorod", title="Focus Arrives", data=data, meta=meta)
+    expect(page.get_by_role("button", name="Open Focus Arrives")).to_be_visible()  # polled
+    expect(keep).to_be_focused()
+    # and the one left on closing the viewer, while the item's read mark redraws its row
+    page.get_by_role("button", name="Open Focus Arrives").click()
+    page.get_by_role("button", name="Back to the Message Center").click()
+    expect(page.get_by_role("button", name="Open Focus Arrives")).to_be_focused()
+    put_item(system.state, user="dorod", title="Focus Third", data=data, meta=meta)
+    expect(page.get_by_role("button", name="Open Focus Third")).to_be_visible()
+    expect(page.get_by_role("button", name="Open Focus Arrives")).to_be_focused()
+
+
 # -- a large report, and a dropped connection ---------------------------------------------------
 
 

@@ -211,7 +211,21 @@ export function start(container, services) {
       ),
       h("tbody", null, list.map((item) => row(item))),
     );
+    // a poll that brings new items redraws the panel: the button the user is on (by
+    // keyboard, or given focus on leaving the viewer) must stay focused, not drop to <body>
+    const kept = focusedAction(panel);
     replaceChildren(panel, table);
+    kept?.();
+  }
+
+  /** Where focus is among *panel*'s row buttons, as a function that puts it back after a redraw. */
+  function focusedAction(panel) {
+    const button = document.activeElement;
+    const tr = button instanceof HTMLButtonElement && panel.contains(button) ? button.closest("tr[data-inboxid]") : null;
+    if (!tr) return null;
+    const index = [...tr.querySelectorAll("button")].indexOf(button);
+    const id = tr.dataset.inboxid;
+    return () => panel.querySelector(`tr[data-inboxid="${id}"]`)?.querySelectorAll("button")[index]?.focus();
   }
 
   function row(item) {
