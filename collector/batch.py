@@ -120,8 +120,10 @@ def new_batch_id() -> str:
 
 
 def _clean(value: str) -> str:
+    """A header value: printable ASCII, at most 255 characters, and stripped, as a
+    header's value reads back (a source of blanks only reads back as "-")."""
     text = "".join(ch if " " <= ch <= "~" else "?" for ch in value)
-    return text[:255]
+    return text[:255].strip() or "-"
 
 
 def build(batch: Batch) -> bytes:

@@ -64,7 +64,8 @@ def test_a_batch_reads_back_as_it_was_built(
     )
     assert back.created == created
     assert back.timezone == "America/New_York"
-    assert back.source == (("".join(c if " " <= c <= "~" else "?" for c in source))[:255] or "-")
+    printable = "".join(c if " " <= c <= "~" else "?" for c in source)
+    assert back.source == (printable[:255].strip() or "-")
 
 
 @given(st.binary(max_size=3000))
