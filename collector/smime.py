@@ -19,9 +19,11 @@ harvest's key (``pkcs7_decrypt_der``), the inner entity must be signed -- opaque
 *trusted* certificates given (:func:`starwrs.collector.cms.verify`): the enrolled
 collectors.  A single-part entity with a base64 body -- what the collector sends, at
 both layers -- has only its headers parsed: the body is decoded in one pass (pybase64
-when installed), exactly as the parser decodes a clean one; anything else the ``email``
-parser reads whole.  Each refusal is an :class:`SmimeError` whose ``reason`` is one line for
-the audit trail and ``kind`` one word (``not-encrypted``, ``wrong-recipient``,
+when installed), exactly as the parser decodes a clean one -- for lines of one width
+ended by CRLF, one lenient decode whose cleanliness is proved by counting
+(:func:`_even_lines`); anything else the ``email`` parser reads whole.  Each refusal
+is an :class:`SmimeError` whose ``reason`` is one line for the audit trail and ``kind``
+one word (``not-encrypted``, ``wrong-recipient``,
 ``undecryptable``, ``unsigned``, ``bad-signature``, ``unknown-signer``).
 """
 
@@ -35,6 +37,7 @@ import re
 from dataclasses import dataclass
 from email.message import Message as MailMessage
 
+import numpy as np
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -176,9 +179,14 @@ def _headers_and_body(raw: bytes) -> tuple[MailMessage, memoryview] | None:
     if head.count(b"\r") != head.count(b"\r\n"):
         return None  # a bare CR: leave the line ends to the parser
     message = _parse(head)
-    if message.defects or message.get_payload() or message.get_content_maintype() in (
-        "multipart",
-        "message",
+    if (
+        message.defects
+        or message.get_payload()
+        or message.get_content_maintype()
+        in (
+            "multipart",
+            "message",
+        )
     ):
         return None
     return message, memoryview(raw)[at + (3 if raw.startswith(b"\n\r\n", at) else 2) :]
@@ -190,6 +198,8 @@ def _base64_body(message: MailMessage, body: memoryview) -> bytes | None:
     if str(message.get("content-transfer-encoding", "")).lower() != "base64":
         return None
     whole = body.obj  # the entity: line ends dropped in one pass, the body a view of it
+    if isinstance(whole, bytes) and (lines := _even_lines(whole, len(whole) - body.nbytes)):
+        return lines
     if isinstance(whole, bytes):  # the body is its tail (_headers_and_body)
         skip = len(whole) - body.nbytes
         head = whole[:skip]
@@ -204,6 +214,43 @@ def _base64_body(message: MailMessage, body: memoryview) -> bytes | None:
         return bytes(_b64decode(encoded, validate=True))
     except (binascii.Error, ValueError):
         return None
+
+
+def _even_lines(whole: bytes, skip: int) -> bytes | None:
+    """The decoded body ``whole[skip:]`` when it is base64 in lines of one width ended by
+    CRLF (what the collector and ``openssl`` write), else None.
+
+    One lenient decode (which skips the line ends) instead of dropping the line ends
+    then decoding strictly: a third of the time for a batch.  That it is clean, so that
+    the strict decode the parser tries first would give the same, is proved by
+    counting: the line ends sit where the width puts them (a strided look, not a pass
+    over the data), ``=`` appears only at the end, and the decode kept every other
+    character -- any other byte, or a line end out of place, is skipped by the lenient
+    decode and so makes the output shorter than the count says."""
+    width = whole.find(b"\r\n", skip) - skip
+    size = len(whole) - skip
+    if width <= 0:
+        return None
+    full = size // (width + 2)
+    grid = np.frombuffer(whole, dtype=np.uint8, count=full * (width + 2), offset=skip)
+    grid = grid.reshape(full, width + 2)
+    if not ((grid[:, width] == 13).all() and (grid[:, width + 1] == 10).all()):
+        return None
+    tail = whole[skip + full * (width + 2) :]
+    rest = tail[:-2] if tail.endswith(b"\r\n") else tail
+    if b"\r" in rest or b"\n" in rest:
+        return None
+    chars = full * width + len(rest)
+    end = skip + full * (width + 2) + len(rest) if rest else skip + full * (width + 2) - 2
+    last = whole[end - 2 : end]  # the data's last two characters
+    pads = len(last) - len(last.rstrip(b"="))
+    if chars % 4 or whole.find(b"=", skip, end - pads) >= 0:
+        return None
+    try:
+        decoded = bytes(_b64decode(memoryview(whole)[skip:], validate=False))
+    except (binascii.Error, ValueError):
+        return None
+    return decoded if len(decoded) == chars // 4 * 3 - pads else None
 
 
 def _entity_payload(raw: bytes) -> tuple[MailMessage, bytes | None]:
