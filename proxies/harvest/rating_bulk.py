@@ -677,7 +677,9 @@ class _Rating:
             np.where(inb, b - 1, 9 + b - 1), [str(i) for i in range(1, 10)] + list(_RANGES_OUT)
         )
         for side, g in (("orig", o), ("term", t)):
-            out[f"{side}_country_cd"] = ra.over(g, geo.column("country_cd").combine_chunks())
+            out[f"{side}_country_cd"] = ra.over_distinct(
+                g, geo.column("country_cd").combine_chunks()
+            )
             for c in ("npa", "nxx", "routing_cd"):
                 values = geo.column(c).combine_chunks()
                 out[f"{side}_{c}"] = (
@@ -686,7 +688,7 @@ class _Rating:
                     else pa.nulls(len(g), pa.int16())
                 )
             for c in ("city", "state", "country_name"):
-                out[f"{side}_{c}"] = ra.over(g, geo.column(c).combine_chunks())
+                out[f"{side}_{c}"] = ra.over_distinct(g, geo.column(c).combine_chunks())
         national = self.national
         out["orig_number"] = ra.over(orig[rows], national)
         out["term_number"] = ra.over(term[rows], national)
