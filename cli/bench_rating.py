@@ -418,7 +418,8 @@ def _messages(
                     first_line=first + 1,
                     timezone=ZONE,
                     collector="pbx1",
-                )
+                ),
+                compress=True,  # as the collector sends by default
             )
             enveloped = smime.seal(
                 entity, cert=signer.cert, key=signer.key, recipient=harvest_id.cert

@@ -7,7 +7,7 @@ and state directory; ``starwrs serve`` does not start it).
         --to harvest@provider (--smtp HOST:PORT [--smtp-ca FILE] [--tls starttls|tls|none]
         [--smtp-user USER] | --url https://HOST:PORT --user USERID [--web-ca FILE])
         [--from ADDRESS] [--name NAME] [--tz ZONE] [--format auto|asterisk|cucm|avaya|mitel]
-        [--batch-records N] [--batch-bytes N] [--cert FILE] [--force]
+        [--batch-records N] [--batch-bytes N] [--no-compress] [--cert FILE] [--force]
     starwrs collector run --state DIR --watch FOLDER [--pattern GLOB] [--interval S]
     starwrs collector send --state DIR FILE... [--patience S] [--resend-refused]
     starwrs collector status --state DIR
@@ -102,6 +102,12 @@ def register(sub: Any) -> None:
     init.add_argument("--batch-records", type=int, default=5000, metavar="N")
     init.add_argument("--batch-bytes", type=int, default=4 * 1024 * 1024, metavar="N")
     init.add_argument(
+        "--no-compress",
+        dest="compress",
+        action="store_false",
+        help="send the records uncompressed (default: gzip inside the signature)",
+    )
+    init.add_argument(
         "--cert",
         type=Path,
         metavar="FILE",
@@ -158,6 +164,7 @@ def _init(args: argparse.Namespace) -> int:
         timezone=args.tz,
         batch_records=args.batch_records,
         batch_bytes=args.batch_bytes,
+        compress=args.compress,
         host=host,
         url=args.url,
         user=args.user,
@@ -336,6 +343,8 @@ def _status(args: argparse.Namespace) -> int:
             print(f"collector {cfg.name} for enterprise {cfg.enterprise}: {cfg.path},"
                   f" {cfg.destination}")  # fmt: skip
             print(f"certificate sha256 {identity.fingerprint(loaded.cert)}")
+            print(f"batches: up to {cfg.batch_records} records or {cfg.batch_bytes} bytes,"
+                  f" {'gzip' if cfg.compress else 'uncompressed'}")  # fmt: skip
             files = await spool.files()
             print(f"files: {len(files)}")
             for row in files:

@@ -94,6 +94,7 @@ class Config:
     timezone: str | None = None
     batch_records: int = 5000
     batch_bytes: int = 4 * 1024 * 1024
+    compress: bool = True  # gzip the records inside the signature (X-Starwrs-Encoding)
     host: str = "-"
     url: str | None = None  # https://HOST:PORT of the provider's web tier
     user: str | None = None  # the collector's logon there
@@ -148,6 +149,8 @@ class Config:
             raise ConfigError("--batch-records must be between 1 and 1000000")
         if not 1024 <= self.batch_bytes <= 64 * 1024 * 1024:
             raise ConfigError("--batch-bytes must be between 1 KiB and 64 MiB")
+        if not isinstance(self.compress, bool):
+            raise ConfigError("compress must be true or false")
 
     def save(self, state: Path) -> None:
         """Write ``collector.json`` atomically."""

@@ -323,7 +323,8 @@ class Collector:
                 header_lines=header_lines,
                 file_date=self._file_date(fd) if fmt == "mitel" else None,
                 collector=self.config.name,
-            )
+            ),
+            compress=self.config.compress,
         )
         enveloped = smime.seal(
             entity, cert=self.loaded.cert, key=self.loaded.key, recipient=self.loaded.provider

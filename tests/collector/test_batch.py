@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gzip
+import zlib
 
 import pytest
 from hypothesis import given
@@ -28,6 +30,7 @@ bodies = st.binary(max_size=2000)
     offset=st.none() | st.tuples(st.integers(0, 10**12), st.integers(0, 10**12)),
     source=st.text(max_size=300),
     file_date=st.none() | st.dates(dt.date(2000, 1, 1), dt.date(2099, 12, 31)),
+    compress=st.booleans(),
 )
 def test_a_batch_reads_back_as_it_was_built(
     batch_id: str,
@@ -40,6 +43,7 @@ def test_a_batch_reads_back_as_it_was_built(
     offset: tuple[int, int] | None,
     source: str,
     file_date: dt.date | None,
+    compress: bool,
 ) -> None:
     created = dt.datetime(2026, 12, 1, 23, 30, 49, tzinfo=dt.UTC)
     built = batches.Batch(
@@ -48,7 +52,10 @@ def test_a_batch_reads_back_as_it_was_built(
         timezone="America/New_York", header_lines=header_lines, file_date=file_date,
         created=created, collector="pbx1",
     )  # fmt: skip
-    back = batches.parse(batches.build(built))
+    entity = batches.build(built, compress=compress)
+    assert entity == batches.build(built, compress=compress)  # the same records, the same bytes
+    assert (b"X-Starwrs-Encoding: gzip\r\n" in entity) == compress
+    back = batches.parse(entity)
     assert back.body == body
     assert (back.batch_id, back.enterprise, back.format, back.records) == (
         batch_id,
@@ -107,6 +114,65 @@ def test_any_bytes_are_a_batch_or_one_batch_error(data: bytes) -> None:
 def test_what_a_batch_must_have(entity: bytes, words: str) -> None:
     with pytest.raises(batches.BatchError, match=words):
         batches.parse(entity)
+
+
+def _gzip_entity(body: bytes, encoding: str = "gzip") -> bytes:
+    return (
+        b"X-Starwrs-Batch: abcdefgh\r\nX-Starwrs-Enterprise: 1\r\nX-Starwrs-Format: cucm\r\n"
+        b"X-Starwrs-Records: 1\r\nX-Starwrs-Encoding: " + encoding.encode() + b"\r\n\r\n" + body
+    )
+
+
+def test_a_gzip_body_is_what_gunzip_reads() -> None:
+    records = b"1,2,3\n" * 1000
+    entity = batches.build(batches.Batch("abcdefgh", "1", "cucm", 1000, records), compress=True)
+    body = entity.split(b"\r\n\r\n", 1)[1]
+    assert gzip.decompress(body) == records
+    assert len(body) < len(records) / 20
+    # and what gzip itself writes (a name, a time, another level) reads back too
+    named = gzip.compress(records, compresslevel=1, mtime=1_700_000_000)
+    assert batches.parse(_gzip_entity(named)).body == records
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding", "words"),
+    [
+        (b"not gzip at all", "gzip", "does not inflate"),
+        (gzip.compress(b"1,2,3\n" * 100)[:-12], "gzip", "cut short"),
+        (gzip.compress(b"1,2,3\n") + b"more", "gzip", "data after its end"),
+        (gzip.compress(b"1,2,3\n") * 2, "gzip", "data after its end"),
+        (b"", "gzip", "cut short"),
+        (b"1,2,3\n", "zstd", "is not one of"),
+    ],
+    ids=["garbage", "cut", "trailing", "two-members", "empty", "unknown"],
+)
+def test_a_bad_gzip_body_is_one_batch_error(body: bytes, encoding: str, words: str) -> None:
+    with pytest.raises(batches.BatchError, match=words):
+        batches.parse(_gzip_entity(body, encoding))
+
+
+def test_a_body_that_inflates_past_the_limit_is_refused() -> None:
+    # 65 MiB of zeros compress to ~65 KB: the limit, not the message size, stops it
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(1 << 20)
+    bomb = b"".join(
+        packer.compress(zeros) for _ in range(batches.MAX_BODY >> 20)
+    ) + packer.compress(b"\0")
+    bomb += packer.flush()
+    assert len(bomb) < 200_000
+    with pytest.raises(batches.BatchError, match="inflates past 65 MiB"):
+        batches.parse(_gzip_entity(bomb))
+
+
+@given(st.binary(max_size=600))
+def test_any_gzip_body_is_records_or_one_batch_error(data: bytes) -> None:
+    for body in (data, gzip.compress(data)[: len(data) % 40 + 10]):
+        problem = ""
+        try:
+            batches.parse(_gzip_entity(body))
+        except batches.BatchError as err:
+            problem = str(err)
+        assert "\n" not in problem
 
 
 def test_build_refuses_what_parse_would() -> None:

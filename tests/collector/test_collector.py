@@ -190,6 +190,31 @@ async def test_complete_lines_become_batches_and_a_partial_line_waits(
     assert got[0].source.endswith(str(master))
 
 
+@pytest.mark.parametrize("compress", [True, False], ids=["default", "no-compress"])
+async def test_batches_are_gzip_inside_the_signature_unless_told_not_to(
+    tmp_path: Path, provider: Path, keys: Keys, compress: bool
+) -> None:
+    state = tmp_path / "c"
+    assert init(state, provider, 25, None, *(() if compress else ("--no-compress",))) == 0
+    master = tmp_path / "Master.csv"
+    master.write_bytes(master_csv(200))
+    async with open_spool(state) as store:
+        await Collector(config.load(state), store).scan([master], final=False)
+        [(_row, message)] = await store.due(float("inf"))
+        inner = smime.decrypt(message, keys.harvest.cert, keys.harvest.key)
+        signed = smime.verify_inner(inner, smime.signers_in(inner)).content
+    assert (b"X-Starwrs-Encoding: gzip" in signed) == compress
+    assert batches.parse(signed).body == master.read_bytes()
+    if compress:  # the e-mail is a fraction of the records
+        assert len(message) < len(master.read_bytes()) / 3
+    status = await trio.run_process(
+        [sys.executable, "-m", "starwrs.cli", "collector", "status", "--state", str(state)],
+        capture_stdout=True,
+    )
+    words = "gzip" if compress else "uncompressed"
+    assert f"up to 5000 records or 4194304 bytes, {words}" in status.stdout.decode()
+
+
 async def test_send_takes_a_last_line_without_a_line_end(
     tmp_path: Path, spool: tuple[Collector, Spool]
 ) -> None:

@@ -128,8 +128,10 @@ def entity(
     enterprise: str = ENTP,
     records: int | None = None,
     first_line: int = 1,
+    compress: bool = False,
 ) -> bytes:
-    """A batch entity of Asterisk records."""
+    """A batch entity of Asterisk records (gzip'd when *compress*, as the collector
+    sends by default)."""
     return batches.build(
         batches.Batch(
             batch_id=batch_id or batches.new_batch_id(),
@@ -140,7 +142,8 @@ def entity(
             source="pbx1:/var/log/asterisk/cdr-csv/Master.csv",
             first_line=first_line,
             timezone=NY,
-        )
+        ),
+        compress=compress,
     )
 
 

@@ -133,7 +133,8 @@ class Rig:
         base = str(kw.pop("base", "r1_city"))
         user = kw.pop("user", JEAN)
         status, answer = await self.put(
-            add_text(user, loc=f"{base}.csv", size=len(data), **kw), data  # type: ignore[arg-type]
+            add_text(user, loc=f"{base}.csv", size=len(data), **kw),
+            data,  # type: ignore[arg-type]
         )
         assert status == 0, answer
         if meta is not None:

@@ -7,6 +7,7 @@ or that a restart interrupts is finished exactly once.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -228,6 +229,27 @@ async def test_signed_content_that_is_not_a_batch_is_refused(rig: Rig) -> None:
         b"Subject: hello\r\n\r\nnot a batch\r\n", rig.keys.collector, rig.keys.harvest.cert
     )
     await refused(rig, message, "malformed", "malformed batch")
+
+
+async def test_a_compressed_batch_is_taken_and_a_compression_bomb_refused(rig: Rig) -> None:
+    records = master_csv(5)
+    packed = entity(records, compress=True)
+    assert b"X-Starwrs-Encoding: gzip" in packed
+    assert records not in packed
+    reply = await rig.send(seal(packed, rig.keys.collector, rig.keys.harvest.cert))
+    assert reply.code == 250, reply
+    assert rig.loader.rows() == 5
+    # what a hostile signer could send: a few KB that inflate to gigabytes
+    head, _ = entity(records, compress=True).split(b"\r\n\r\n", 1)
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    bomb = b"".join(packer.compress(bytes(1 << 20)) for _ in range(80)) + packer.flush()
+    message = seal(head + b"\r\n\r\n" + bomb, rig.keys.collector, rig.keys.harvest.cert)
+    reply = await rig.send(message)
+    assert reply.code == 554, reply
+    row = await rig.last()
+    assert (row["result"], row["kind"]) == ("refused", "malformed"), row
+    assert "inflates past 65 MiB" in str(row["reason"])
+    assert rig.loader.rows() == 5  # nothing more loaded
 
 
 async def test_mail_before_starttls_is_refused(rig: Rig) -> None:

@@ -70,9 +70,7 @@ async def add_report(rig: Rig, extra: str = NOTIFY_EMAIL, user: str = "jeanvnet2
     return int(str(answer.get("INBOXID")))
 
 
-async def test_an_email_to_the_users_address_from_order_entry(
-    rig: Rig, smtp: SmtpServer
-) -> None:
+async def test_an_email_to_the_users_address_from_order_entry(rig: Rig, smtp: SmtpServer) -> None:
     inbox_id = await add_report(rig)
     await settle(rig, lambda: smtp.received)
     (mail,) = smtp.received

@@ -71,9 +71,7 @@ class Rig:
 
     async def rm(self, text: str) -> tuple[int, Message]:
         """A customer's request, as the dispatcher relays it."""
-        answer = await self.pool("dispatcher").request(
-            "RM", Request("RM", text.encode(), key=JEAN)
-        )
+        answer = await self.pool("dispatcher").request("RM", Request("RM", text.encode(), key=JEAN))
         return answer.status, parse(answer.payload.decode())
 
     async def inbox(self, text: str) -> Message:

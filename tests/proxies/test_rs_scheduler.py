@@ -105,9 +105,7 @@ class Rig:
     async def scheduler(self) -> AsyncIterator[ReportScheduler]:
         """Run ``serve_rs`` (as its process would) until the block ends."""
         async with trio.open_nursery() as nursery:
-            scheduler = await nursery.start(
-                partial(serve_rs, self.deployment, clock=self.clock)
-            )
+            scheduler = await nursery.start(partial(serve_rs, self.deployment, clock=self.clock))
             yield scheduler
             nursery.cancel_scope.cancel()
 
