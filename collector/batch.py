@@ -50,16 +50,19 @@ header                     meaning
                            records carry no year).
 ``X-Starwrs-Created``      when the collector built the batch (UTC, information).
 ``X-Starwrs-Collector``    the collector's name (information).
-``X-Starwrs-Encoding``     ``gzip``: the body is the records compressed as one gzip member
-                           (RFC 1952; ``gunzip`` reads it); absent or ``identity``: the
-                           records as they are.  The collector compresses by default
-                           (``collector init --no-compress`` turns it off): call records
-                           shrink 5-10x, so a batch is a small e-mail (relays commonly
-                           refuse over 25 MB) and costs the provider less to receive,
-                           hash, decrypt and decode.  A body that inflates past
-                           ``MAX_BODY`` (65 MiB: the largest ``--batch-bytes`` and the
-                           file's header lines), is cut short or is not gzip is refused.
 =========================  ==============================================================
+
+**Compressed batches.**  ``Content-Type: application/vnd.starwrs.cdr-batch+gzip`` (the
+registered ``+gzip`` suffix, RFC 8460): the body is the records compressed as one gzip
+member (RFC 1952; ``gunzip`` reads it).  The collector compresses by default
+(``collector init --no-compress`` turns it off): call records shrink 5-10x, so a batch
+is a small e-mail (relays commonly refuse over 25 MB) and costs the provider less to
+receive, hash, decrypt and decode.  A media type of its own, not a header beside the old
+one, so that a receiver that does not know it refuses the batch ("not a call-record
+batch": the collector keeps it and can send it again) instead of reading gzip bytes as
+records.  A body that inflates past ``MAX_BODY`` (65 MiB: the largest
+``--batch-bytes`` and the file's header lines), is cut short, is not gzip or has data
+after its member is refused.
 
 The entity is signed, then enveloped (:mod:`starwrs.collector.smime`): the headers
 travel encrypted, never in the clear.  Compression is inside the signature, so
@@ -111,8 +114,8 @@ MAX_HEAD = 16 * 1024
 #: the most bytes a compressed body may inflate to: the collector's largest batch
 #: (``--batch-bytes``, at most 64 MiB) and its file's header lines
 MAX_BODY = 65 * 1024 * 1024
-#: X-Starwrs-Encoding values
-ENCODINGS = ("identity", "gzip")
+#: the media type of a batch whose body is gzip'd
+GZIP_CONTENT_TYPE = CONTENT_TYPE + "+gzip"
 #: the gzip level the collector compresses with (zlib's default: ~5x on call records
 #: at ~50 MB/s; level 1 is 3.5x faster but leaves the e-mail ~20 % larger)
 GZIP_LEVEL = 6
@@ -159,7 +162,7 @@ def _clean(value: str) -> str:
 
 def build(batch: Batch, *, compress: bool = False) -> bytes:
     """The MIME entity of *batch* (CRLF header lines, the body as it is, or gzip'd
-    with ``X-Starwrs-Encoding: gzip`` when *compress*).
+    as ``application/vnd.starwrs.cdr-batch+gzip`` when *compress*).
 
     Raises:
         ValueError: a value the format does not allow.
@@ -167,7 +170,7 @@ def build(batch: Batch, *, compress: bool = False) -> bytes:
     _check(batch)
     headers = [
         ("MIME-Version", "1.0"),
-        ("Content-Type", CONTENT_TYPE),
+        ("Content-Type", GZIP_CONTENT_TYPE if compress else CONTENT_TYPE),
         ("Content-Transfer-Encoding", "binary"),
         ("X-Starwrs-Batch", batch.batch_id),
         ("X-Starwrs-Enterprise", batch.enterprise),
@@ -187,10 +190,7 @@ def build(batch: Batch, *, compress: bool = False) -> bytes:
     headers.append(("X-Starwrs-Created", created.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")))
     if batch.collector:
         headers.append(("X-Starwrs-Collector", _clean(batch.collector)))
-    body = batch.body
-    if compress:
-        headers.append(("X-Starwrs-Encoding", "gzip"))
-        body = _gzip(body)
+    body = _gzip(batch.body) if compress else batch.body
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
     return head.encode("ascii") + b"\r\n" + body
 
@@ -288,11 +288,8 @@ def parse(entity: bytes) -> Batch:
     head, body = _split(entity)
     headers = _headers(head)
     kind = headers.get("content-type", CONTENT_TYPE).split(";")[0].strip().lower()
-    if kind != CONTENT_TYPE:
+    if kind not in (CONTENT_TYPE, GZIP_CONTENT_TYPE):
         raise BatchError(f"not a call-record batch (Content-Type {kind[:60]})")
-    encoding = headers.get("x-starwrs-encoding", "identity").lower()
-    if encoding not in ENCODINGS:
-        raise BatchError(f"batch encoding {encoding[:20]!r} is not one of {', '.join(ENCODINGS)}")
     batch_id = headers.get("x-starwrs-batch")
     if batch_id is None:
         raise BatchError("batch header X-Starwrs-Batch is missing")
@@ -333,7 +330,7 @@ def parse(entity: bytes) -> Batch:
     first_line = _int(headers, "X-Starwrs-First-Line", 1)
     if first_line < 1:
         raise BatchError("batch header X-Starwrs-First-Line starts at 1")
-    if encoding == "gzip":
+    if kind == GZIP_CONTENT_TYPE:
         body = _gunzip(body)
     return Batch(
         batch_id=batch_id,

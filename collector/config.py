@@ -94,7 +94,7 @@ class Config:
     timezone: str | None = None
     batch_records: int = 5000
     batch_bytes: int = 4 * 1024 * 1024
-    compress: bool = True  # gzip the records inside the signature (X-Starwrs-Encoding)
+    compress: bool = True  # gzip the records inside the signature (...cdr-batch+gzip)
     host: str = "-"
     url: str | None = None  # https://HOST:PORT of the provider's web tier
     user: str | None = None  # the collector's logon there

@@ -93,6 +93,7 @@ _CALL_FIELDS = (
     "disposition",
 )
 
+
 @dataclass(frozen=True)
 class Table:
     """What a body reads as: the calls (``CALL_TYPES``, line order) and the rejections
@@ -350,10 +351,7 @@ class _Asterisk:
         for seq in sequence:
             if seq is not None:
                 ok &= _count(seq)
-        get = {
-            f: column(f, names_a)
-            for f in _CALL_FIELDS
-        }
+        get = {f: column(f, names_a) for f in _CALL_FIELDS}
         start_s, good = self._times(get["start"], required=True)
         ok &= good
         ok &= self._times(get["answer"], required=False)[1]

@@ -54,7 +54,7 @@ def test_a_batch_reads_back_as_it_was_built(
     )  # fmt: skip
     entity = batches.build(built, compress=compress)
     assert entity == batches.build(built, compress=compress)  # the same records, the same bytes
-    assert (b"X-Starwrs-Encoding: gzip\r\n" in entity) == compress
+    assert (b"Content-Type: application/vnd.starwrs.cdr-batch+gzip\r\n" in entity) == compress
     back = batches.parse(entity)
     assert back.body == body
     assert (back.batch_id, back.enterprise, back.format, back.records) == (
@@ -116,10 +116,13 @@ def test_what_a_batch_must_have(entity: bytes, words: str) -> None:
         batches.parse(entity)
 
 
-def _gzip_entity(body: bytes, encoding: str = "gzip") -> bytes:
+GZ = batches.GZIP_CONTENT_TYPE
+
+
+def _gzip_entity(body: bytes, kind: str = GZ) -> bytes:
     return (
-        b"X-Starwrs-Batch: abcdefgh\r\nX-Starwrs-Enterprise: 1\r\nX-Starwrs-Format: cucm\r\n"
-        b"X-Starwrs-Records: 1\r\nX-Starwrs-Encoding: " + encoding.encode() + b"\r\n\r\n" + body
+        b"Content-Type: " + kind.encode() + b"\r\nX-Starwrs-Batch: abcdefgh\r\n"
+        b"X-Starwrs-Enterprise: 1\r\nX-Starwrs-Format: cucm\r\nX-Starwrs-Records: 1\r\n\r\n" + body
     )
 
 
@@ -135,20 +138,20 @@ def test_a_gzip_body_is_what_gunzip_reads() -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "encoding", "words"),
+    ("body", "kind", "words"),
     [
-        (b"not gzip at all", "gzip", "does not inflate"),
-        (gzip.compress(b"1,2,3\n" * 100)[:-12], "gzip", "cut short"),
-        (gzip.compress(b"1,2,3\n") + b"more", "gzip", "data after its end"),
-        (gzip.compress(b"1,2,3\n") * 2, "gzip", "data after its end"),
-        (b"", "gzip", "cut short"),
-        (b"1,2,3\n", "zstd", "is not one of"),
+        (b"not gzip at all", GZ, "does not inflate"),
+        (gzip.compress(b"1,2,3\n" * 100)[:-12], GZ, "cut short"),
+        (gzip.compress(b"1,2,3\n") + b"more", GZ, "data after its end"),
+        (gzip.compress(b"1,2,3\n") * 2, GZ, "data after its end"),
+        (b"", GZ, "cut short"),
+        (b"1,2,3\n", "application/vnd.starwrs.cdr-batch+zstd", "not a call-record batch"),
     ],
     ids=["garbage", "cut", "trailing", "two-members", "empty", "unknown"],
 )
-def test_a_bad_gzip_body_is_one_batch_error(body: bytes, encoding: str, words: str) -> None:
+def test_a_bad_gzip_body_is_one_batch_error(body: bytes, kind: str, words: str) -> None:
     with pytest.raises(batches.BatchError, match=words):
-        batches.parse(_gzip_entity(body, encoding))
+        batches.parse(_gzip_entity(body, kind))
 
 
 def test_a_body_that_inflates_past_the_limit_is_refused() -> None:

@@ -203,7 +203,7 @@ async def test_batches_are_gzip_inside_the_signature_unless_told_not_to(
         [(_row, message)] = await store.due(float("inf"))
         inner = smime.decrypt(message, keys.harvest.cert, keys.harvest.key)
         signed = smime.verify_inner(inner, smime.signers_in(inner)).content
-    assert (b"X-Starwrs-Encoding: gzip" in signed) == compress
+    assert (b"cdr-batch+gzip" in signed) == compress
     assert batches.parse(signed).body == master.read_bytes()
     if compress:  # the e-mail is a fraction of the records
         assert len(message) < len(master.read_bytes()) / 3

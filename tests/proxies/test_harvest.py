@@ -234,7 +234,7 @@ async def test_signed_content_that_is_not_a_batch_is_refused(rig: Rig) -> None:
 async def test_a_compressed_batch_is_taken_and_a_compression_bomb_refused(rig: Rig) -> None:
     records = master_csv(5)
     packed = entity(records, compress=True)
-    assert b"X-Starwrs-Encoding: gzip" in packed
+    assert b"Content-Type: application/vnd.starwrs.cdr-batch+gzip" in packed
     assert records not in packed
     reply = await rig.send(seal(packed, rig.keys.collector, rig.keys.harvest.cert))
     assert reply.code == 250, reply
