@@ -179,15 +179,9 @@ def _headers_and_body(raw: bytes) -> tuple[MailMessage, memoryview] | None:
     if head.count(b"\r") != head.count(b"\r\n"):
         return None  # a bare CR: leave the line ends to the parser
     message = _parse(head)
-    if (
-        message.defects
-        or message.get_payload()
-        or message.get_content_maintype()
-        in (
-            "multipart",
-            "message",
-        )
-    ):
+    if message.defects or message.get_payload():
+        return None
+    if message.get_content_maintype() in ("multipart", "message"):
         return None
     return message, memoryview(raw)[at + (3 if raw.startswith(b"\n\r\n", at) else 2) :]
 
@@ -198,10 +192,11 @@ def _base64_body(message: MailMessage, body: memoryview) -> bytes | None:
     if str(message.get("content-transfer-encoding", "")).lower() != "base64":
         return None
     whole = body.obj  # the entity: line ends dropped in one pass, the body a view of it
-    if isinstance(whole, bytes) and (lines := _even_lines(whole, len(whole) - body.nbytes)):
-        return lines
     if isinstance(whole, bytes):  # the body is its tail (_headers_and_body)
         skip = len(whole) - body.nbytes
+        lines = _even_lines(whole, skip)
+        if lines is not None:
+            return lines
         head = whole[:skip]
         cut = skip - head.count(b"\r") - head.count(b"\n")
         encoded = memoryview(whole.translate(None, b"\r\n"))[cut:]

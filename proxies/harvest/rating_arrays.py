@@ -126,14 +126,13 @@ def over(index: IntArray, values: pa.Array) -> pa.DictionaryArray:
     )
 
 
-def over_distinct(index: IntArray, values: pa.Array) -> pa.DictionaryArray:
-    """:func:`over`, its dictionary the distinct values of *values* rather than *values*
-    itself: for a column of a table with a row per place, whose values repeat (a
-    country code, a state), the dictionary is the few values, not one per place -- a
-    smaller staged file, and less for the DSS to decode."""
+def distinct_codes(values: pa.Array) -> tuple[IntArray, pa.Array]:
+    """(each value's index into the distinct values or -1 for null, the distinct values):
+    for :func:`over` on a column of a table with a row per place, whose values repeat
+    (a country code, a state), so that the dictionary is the few values, not one per
+    place -- a smaller staged file, and less for the DSS to decode."""
     encoded = pc.dictionary_encode(values)
-    codes = numpy(encoded.indices, -1).astype(np.int64)
-    return over(pick(index, codes, -1), encoded.dictionary)
+    return numpy(encoded.indices, -1).astype(np.int64), encoded.dictionary
 
 
 def checked_mul(a: IntArray, b: IntArray) -> IntArray:

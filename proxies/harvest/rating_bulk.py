@@ -676,10 +676,11 @@ class _Rating:
         out["range"] = ra.labels(
             np.where(inb, b - 1, 9 + b - 1), [str(i) for i in range(1, 10)] + list(_RANGES_OUT)
         )
+        named = ("country_cd", "city", "state", "country_name")  # encoded once, both sides
+        place = {c: ra.distinct_codes(geo.column(c).combine_chunks()) for c in named}
         for side, g in (("orig", o), ("term", t)):
-            out[f"{side}_country_cd"] = ra.over_distinct(
-                g, geo.column("country_cd").combine_chunks()
-            )
+            codes, dictionary = place["country_cd"]
+            out[f"{side}_country_cd"] = ra.over(ra.pick(g, codes, -1), dictionary)
             for c in ("npa", "nxx", "routing_cd"):
                 values = geo.column(c).combine_chunks()
                 out[f"{side}_{c}"] = (
@@ -688,7 +689,8 @@ class _Rating:
                     else pa.nulls(len(g), pa.int16())
                 )
             for c in ("city", "state", "country_name"):
-                out[f"{side}_{c}"] = ra.over_distinct(g, geo.column(c).combine_chunks())
+                codes, dictionary = place[c]
+                out[f"{side}_{c}"] = ra.over(ra.pick(g, codes, -1), dictionary)
         national = self.national
         out["orig_number"] = ra.over(orig[rows], national)
         out["term_number"] = ra.over(term[rows], national)
